@@ -1,0 +1,129 @@
+/**
+ * Every error streamway raises, in one place. Users match on `code`, which never changes meaning:
+ * a retired code is never reused. `docs/errors.md` lists each code; `test/errors.test.ts` keeps the
+ * two in step.
+ */
+
+/** Options accepted by every streamway error: the underlying cause, as with `Error`. */
+export interface StreamwayErrorOptions {
+  cause?: unknown
+}
+
+/** Base class of every streamway error. Match on `code` rather than on the class. */
+export class StreamwayError extends Error {
+  /** Stable, documented identifier of the failure. */
+  readonly code: string = 'SW_ERR'
+
+  constructor(message = 'Streamway error', options?: StreamwayErrorOptions) {
+    super(message, options)
+    this.name = 'StreamwayError'
+  }
+}
+
+/**
+ * An option failed validation when a stream or pipeline was built. `path` names the option
+ * (`concurrency`, `processors.default.concurrency`), `value` is what was given.
+ */
+export class InvalidOptionError extends StreamwayError {
+  override readonly code = 'SW_ERR_INVALID_OPTION'
+  /** Dotted path of the rejected option. */
+  readonly path: string
+  /** The rejected value, as given. */
+  readonly value: unknown
+
+  constructor(path: string, message: string, value?: unknown, options?: StreamwayErrorOptions) {
+    super(message, options)
+    this.name = 'InvalidOptionError'
+    this.path = path
+    this.value = value
+  }
+}
+
+/** The operation was aborted through an `AbortSignal`; `cause` holds the signal's reason. */
+export class AbortError extends StreamwayError {
+  override readonly code = 'SW_ERR_ABORTED'
+
+  constructor(message = 'The operation was aborted', options?: StreamwayErrorOptions) {
+    super(message, options)
+    this.name = 'AbortError'
+  }
+}
+
+/**
+ * A batch accumulator refused an item even in an empty batch: the item alone is over the cap, so it
+ * can go in no batch without breaking the cap. The batch stream is destroyed with this error; the
+ * item is in `item`.
+ */
+export class BatchItemTooLargeError extends StreamwayError {
+  override readonly code = 'SW_ERR_BATCH_ITEM_TOO_LARGE'
+  /** The item that fits in no batch. */
+  readonly item: unknown
+
+  constructor(
+    item: unknown,
+    message = 'An item is larger than the batch cap on its own',
+    options?: StreamwayErrorOptions,
+  ) {
+    super(message, options)
+    this.name = 'BatchItemTooLargeError'
+    this.item = item
+  }
+}
+
+/**
+ * A partition key function returned a value that has no stable partition: keys must be integers,
+ * bigints, strings, or other numbers/booleans (hashed by their text).
+ */
+export class InvalidPartitionKeyError extends StreamwayError {
+  override readonly code = 'SW_ERR_INVALID_PARTITION_KEY'
+  /** The key that was returned. */
+  readonly key: unknown
+
+  constructor(key: unknown, options?: StreamwayErrorOptions) {
+    super(`A partition key must be a number, bigint, string or boolean, got ${describeValue(key)}`, options)
+    this.name = 'InvalidPartitionKeyError'
+    this.key = key
+  }
+}
+
+/** A stream closed before it ended, so the stream reading from it cannot complete. */
+export class PrematureCloseError extends StreamwayError {
+  override readonly code = 'SW_ERR_PREMATURE_CLOSE'
+
+  constructor(message = 'A stream closed before it ended', options?: StreamwayErrorOptions) {
+    super(message, options)
+    this.name = 'PrematureCloseError'
+  }
+}
+
+/** Every error class streamway exports, keyed by code. Kept for docs and tests. */
+export const errorCodes = {
+  SW_ERR: StreamwayError,
+  SW_ERR_INVALID_OPTION: InvalidOptionError,
+  SW_ERR_ABORTED: AbortError,
+  SW_ERR_BATCH_ITEM_TOO_LARGE: BatchItemTooLargeError,
+  SW_ERR_INVALID_PARTITION_KEY: InvalidPartitionKeyError,
+  SW_ERR_PREMATURE_CLOSE: PrematureCloseError,
+} as const
+
+/** A short, safe rendering of a value for an error message. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null'
+  switch (typeof value) {
+    case 'undefined':
+      return 'undefined'
+    case 'string':
+      return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+    case 'number':
+    case 'boolean':
+      return String(value)
+    case 'bigint':
+      return `${String(value)}n`
+    case 'function':
+      return 'a function'
+    case 'symbol':
+      return 'a symbol'
+    default:
+      return Array.isArray(value) ? 'an array' : 'an object'
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * `concurrentMap`: an object-mode Duplex that calls `fn` on each item with at most `concurrency`
+ * calls in flight — the processors of a pipeline.
+ *
+ * Buffer bound: at most `highWaterMark` items wait on the writable side, and the calls in flight
+ * plus the results not yet read downstream never exceed `highWaterMark + concurrency - 1`. So a
+ * consumer that stops reading makes the stream hold at most `2 × highWaterMark + concurrency` items
+ * before upstream sees `write()` return false.
+ *
+ * Ordered mode keeps results in a FIFO behind the oldest call still running (head-of-line blocking:
+ * one slow call holds back at most `highWaterMark + concurrency - 1` finished results); unordered
+ * mode pushes each result as soon as it settles.
+ *
+ * Hot path: a synchronous `fn` costs one call and one `push` per item, no promise and no allocation
+ * beyond what Node's Writable does itself.
+ */
+import { Duplex } from 'node:stream'
+import { z } from 'zod'
+import { AbortError } from '../errors.js'
+import { Fifo } from '../internal/fifo.js'
+import {
+  abortSignal,
+  assertFunction,
+  boolean,
+  integer,
+  parseOptions,
+  type ResolvedOptions,
+} from '../options.js'
+
+/** What each call of a `concurrentMap` function receives besides the item. */
+export interface MapContext {
+  /** Aborted when the stream is destroyed (an error, an abort, or `destroy()`). */
+  readonly signal: AbortSignal
+}
+
+/**
+ * A map function: returns the result, or a promise of it. A result of `null` or `undefined` emits
+ * nothing, so the same function can filter.
+ */
+export type MapFn<I, O> = (
+  item: I,
+  context: MapContext,
+) => O | null | undefined | PromiseLike<O | null | undefined>
+
+/** Schema of `concurrentMap`'s options; the docs table and the type come from it. */
+export const concurrentMapOptionsSchema = z.strictObject({
+  concurrency: integer(1).default(1).meta({ description: 'Most calls of `fn` in flight at once.' }),
+  ordered: boolean()
+    .default(true)
+    .meta({ description: 'Emit results in input order; `false` emits each as soon as it settles.' }),
+  highWaterMark: integer(1)
+    .default(16)
+    .meta({ description: 'Items buffered on each side, beyond the calls in flight.' }),
+  signal: abortSignal()
+    .optional()
+    .meta({ description: 'Aborting it destroys the stream with an `AbortError` (`SW_ERR_ABORTED`).' }),
+})
+
+/** Options of `concurrentMap`. */
+export type ConcurrentMapOptions = z.input<typeof concurrentMapOptionsSchema>
+
+/** A slot of the ordered FIFO: a call in flight, or a settled result waiting for those ahead. */
+interface Slot<O> {
+  done: boolean
+  value: O | null | undefined
+}
+
+type Callback = (error?: Error | null) => void
+
+/** The stream `concurrentMap` returns; see `concurrentMap`. */
+export class ConcurrentMap<I, O> extends Duplex {
+  /** The validated options, frozen. */
+  readonly options: ResolvedOptions<typeof concurrentMapOptionsSchema>
+  readonly #fn: MapFn<I, O>
+  readonly #concurrency: number
+  readonly #ordered: boolean
+  readonly #limit: number
+  readonly #controller = new AbortController()
+  readonly #context: MapContext = { signal: this.#controller.signal }
+  readonly #slots = new Fifo<Slot<O>>()
+  #inFlight = 0
+  /** Results settled in the FIFO but not pushed yet (ordered mode only). */
+  #waiting = 0
+  #writeCallback: Callback | null = null
+  /**
+   * `_read` was called and nothing was pushed since. Node calls `_read` again only after a push,
+   * so while this is set a full readable side must not hold a write: nothing would release it.
+   */
+  #readRequested = false
+  #finalCallback: Callback | null = null
+  #onAbort: (() => void) | null = null
+
+  constructor(fn: MapFn<I, O>, options?: ConcurrentMapOptions) {
+    assertFunction(fn, 'fn')
+    const resolved = parseOptions(concurrentMapOptionsSchema, options)
+    super({ objectMode: true, highWaterMark: resolved.highWaterMark })
+    this.options = resolved
+    this.#fn = fn
+    this.#concurrency = resolved.concurrency
+    this.#ordered = resolved.ordered
+    this.#limit = resolved.highWaterMark
+    const signal = resolved.signal
+    if (signal !== undefined) {
+      const onAbort = () => this.destroy(new AbortError(undefined, { cause: signal.reason }))
+      if (signal.aborted) process.nextTick(onAbort)
+      else {
+        this.#onAbort = onAbort
+        signal.addEventListener('abort', onAbort, { once: true })
+      }
+    }
+  }
+
+  /** Calls in flight now. */
+  get inFlight(): number {
+    return this.#inFlight
+  }
+
+  override _write(item: I, _encoding: BufferEncoding, callback: Callback): void {
+    let result
+    try {
+      result = this.#fn(item, this.#context)
+    } catch (error) {
+      callback(error as Error)
+      return
+    }
+    if (isThenable(result)) this.#start(result)
+    else if (this.#slots.length === 0) {
+      if (result != null) {
+        this.#readRequested = false
+        this.push(result)
+      }
+    } else {
+      // An earlier call is still running: this result waits its turn.
+      this.#slots.push({ done: true, value: result })
+      this.#waiting++
+    }
+    if (this.#canAccept()) callback()
+    else this.#writeCallback = callback
+  }
+
+  override _read(): void {
+    this.#readRequested = true
+    this.#release()
+  }
+
+  override _final(callback: Callback): void {
+    if (this.#inFlight === 0 && this.#slots.length === 0) {
+      this.push(null)
+      callback()
+    } else this.#finalCallback = callback
+  }
+
+  override _destroy(error: Error | null, callback: Callback): void {
+    if (this.#onAbort !== null) this.options.signal?.removeEventListener('abort', this.#onAbort)
+    this.#controller.abort(error ?? new AbortError('The stream was destroyed'))
+    callback(error)
+  }
+
+  #start(promise: PromiseLike<O | null | undefined>): void {
+    this.#inFlight++
+    if (this.#ordered) {
+      const slot: Slot<O> = { done: false, value: undefined }
+      this.#slots.push(slot)
+      promise.then(
+        (value) => {
+          slot.done = true
+          slot.value = value
+          this.#waiting++
+          this.#settled()
+        },
+        (error: unknown) => {
+          this.#fail(error)
+        },
+      )
+    } else {
+      promise.then(
+        (value) => {
+          if (this.destroyed) return
+          if (value != null) {
+            this.#readRequested = false
+            this.push(value)
+          }
+          this.#settled()
+        },
+        (error: unknown) => {
+          this.#fail(error)
+        },
+      )
+    }
+  }
+
+  #settled(): void {
+    if (this.destroyed) return
+    this.#inFlight--
+    if (this.#ordered) {
+      let head = this.#slots.peek()
+      while (head?.done === true) {
+        this.#slots.shift()
+        this.#waiting--
+        if (head.value != null) {
+          this.#readRequested = false
+          this.push(head.value)
+        }
+        head = this.#slots.peek()
+      }
+    }
+    if (this.#finalCallback !== null && this.#inFlight === 0 && this.#slots.length === 0) {
+      const callback = this.#finalCallback
+      this.#finalCallback = null
+      this.push(null)
+      callback()
+      return
+    }
+    this.#release()
+  }
+
+  #fail(error: unknown): void {
+    if (!this.destroyed)
+      this.destroy(error instanceof Error ? error : new Error(String(error), { cause: error }))
+  }
+
+  #canAccept(): boolean {
+    return (
+      this.#inFlight < this.#concurrency &&
+      this.#waiting < this.#limit &&
+      (this.#readRequested || this.readableLength + this.#waiting < this.#limit)
+    )
+  }
+
+  #release(): void {
+    if (this.#writeCallback !== null && this.#canAccept()) {
+      const callback = this.#writeCallback
+      this.#writeCallback = null
+      callback()
+    }
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  )
+}
+
+/**
+ * Maps each item through `fn` with at most `concurrency` calls in flight: the processors of a
+ * pipeline, as a Duplex that fits anywhere in `stream.pipeline`.
+ *
+ * A thrown error or a rejected promise destroys the stream with that error (the pipeline engine
+ * catches failures per message on top of this). Destroying the stream aborts `context.signal` of
+ * the calls in flight.
+ *
+ * @param fn called as `fn(item, { signal })`; may return a value or a promise.
+ * @param options.concurrency most calls in flight. @default 1
+ * @param options.ordered emit in input order. @default true
+ * @param options.highWaterMark items buffered on each side beyond those in flight. @default 16
+ * @param options.signal aborting it destroys the stream with `AbortError`.
+ * @example
+ * await pipeline(urls, concurrentMap(async (url, { signal }) => (await fetch(url, { signal })).status,
+ *   { concurrency: 8 }), sink)
+ */
+export function concurrentMap<I, O>(fn: MapFn<I, O>, options?: ConcurrentMapOptions): ConcurrentMap<I, O> {
+  return new ConcurrentMap(fn, options)
+}
