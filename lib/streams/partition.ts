@@ -114,7 +114,12 @@ export class PartitionRouter<T> extends Writable {
   }
 
   override _destroy(error: Error | null, callback: Callback): void {
-    for (const lane of this.lanes) if (!lane.destroyed) lane.destroy(error ?? undefined)
+    // After a clean finish the lanes have their end and may still hold items: leave them to drain.
+    // Torn down before that, the lanes can never end, so they fail too.
+    if (error !== null || !this.writableFinished) {
+      const reason = error ?? new PrematureCloseError('The partition router was destroyed before it finished')
+      for (const lane of this.lanes) if (!lane.destroyed) lane.destroy(reason)
+    }
     callback(error)
   }
 
@@ -179,10 +184,8 @@ export function merge(streams: readonly Readable[], options?: MergeOptions): Rea
       for (const input of inputs) input.resume()
     },
     destroy(error, callback) {
-      for (const input of inputs) {
-        input.off('error', onError)
-        if (!input.destroyed) input.destroy(error ?? undefined)
-      }
+      // `onError` stays attached, so the errors these teardowns emit are handled.
+      for (const input of inputs) if (!input.destroyed) input.destroy(error ?? undefined)
       callback(error)
     },
   })
