@@ -22,7 +22,7 @@ export class StreamwayError extends Error {
 
 /**
  * An option failed validation when a stream or pipeline was built. `path` names the option
- * (`concurrency`, `processors.default.concurrency`), `value` is what was given.
+ * (`options.concurrency`, `processors.default.concurrency`), `value` is what was given.
  */
 export class InvalidOptionError extends StreamwayError {
   override readonly code = 'SW_ERR_INVALID_OPTION'

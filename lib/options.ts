@@ -13,20 +13,20 @@ export function integer(
   { max, allowInfinity = false }: { max?: number; allowInfinity?: boolean } = {},
 ) {
   const rule = `must be an integer ≥ ${min}${max === undefined ? '' : ` and ≤ ${max}`}${allowInfinity ? ' (or Infinity)' : ''}`
-  return z
-    .number({ error: rule })
-    .refine(
-      (n) =>
-        (allowInfinity && n === Infinity) ||
-        (Number.isSafeInteger(n) && n >= min && (max === undefined || n <= max)),
-      { error: rule },
-    )
+  // z.custom, not z.number(): zod's number type rejects Infinity before any refinement runs.
+  return z.custom<number>(
+    (n) =>
+      typeof n === 'number' &&
+      ((allowInfinity && n === Infinity) ||
+        (Number.isSafeInteger(n) && n >= min && (max === undefined || n <= max))),
+    { error: rule },
+  )
 }
 
 /** A finite number option `≥ min`. */
 export function finiteNumber(min: number) {
   const rule = `must be a finite number ≥ ${min}`
-  return z.number({ error: rule }).refine((n) => Number.isFinite(n) && n >= min, { error: rule })
+  return z.custom<number>((n) => typeof n === 'number' && Number.isFinite(n) && n >= min, { error: rule })
 }
 
 /** A boolean option. */

@@ -3,7 +3,7 @@
  * calls in flight — the processors of a pipeline.
  *
  * Buffer bound: at most `highWaterMark` items wait on the writable side, and the calls in flight
- * plus the results not yet read downstream never exceed `highWaterMark + concurrency - 1`. So a
+ * plus the results not yet read downstream never exceed `highWaterMark + concurrency`. So a
  * consumer that stops reading makes the stream hold at most `2 × highWaterMark + concurrency` items
  * before upstream sees `write()` return false.
  *
@@ -29,7 +29,7 @@ import {
 
 /** What each call of a `concurrentMap` function receives besides the item. */
 export interface MapContext {
-  /** Aborted when the stream is destroyed (an error, an abort, or `destroy()`). */
+  /** Aborted when the stream is torn down with work in flight (an error, an abort, or `destroy()`). */
   readonly signal: AbortSignal
 }
 
@@ -120,7 +120,7 @@ export class ConcurrentMap<I, O> extends Duplex {
     try {
       result = this.#fn(item, this.#context)
     } catch (error) {
-      callback(error as Error)
+      callback(asError(error))
       return
     }
     if (isThenable(result)) this.#start(result)
@@ -152,7 +152,9 @@ export class ConcurrentMap<I, O> extends Duplex {
 
   override _destroy(error: Error | null, callback: Callback): void {
     if (this.#onAbort !== null) this.options.signal?.removeEventListener('abort', this.#onAbort)
-    this.#controller.abort(error ?? new AbortError('The stream was destroyed'))
+    // Node destroys a finished stream too; only a teardown with work left aborts the calls.
+    if (error !== null || this.#inFlight > 0)
+      this.#controller.abort(error ?? new AbortError('The stream was destroyed'))
     callback(error)
   }
 
@@ -215,16 +217,15 @@ export class ConcurrentMap<I, O> extends Duplex {
   }
 
   #fail(error: unknown): void {
-    if (!this.destroyed)
-      this.destroy(error instanceof Error ? error : new Error(String(error), { cause: error }))
+    if (!this.destroyed) this.destroy(asError(error))
   }
 
   #canAccept(): boolean {
-    return (
-      this.#inFlight < this.#concurrency &&
-      this.#waiting < this.#limit &&
-      (this.#readRequested || this.readableLength + this.#waiting < this.#limit)
-    )
+    if (this.#inFlight >= this.#concurrency) return false
+    if (this.readableLength + this.#waiting < this.#limit) return true
+    // Full, but Node asked for more and no call is left whose result would push (and so bring
+    // the next `_read`): take one more item, or nothing would ever wake this stream.
+    return this.#readRequested && this.#inFlight === 0 && this.#waiting === 0
   }
 
   #release(): void {
@@ -234,6 +235,11 @@ export class ConcurrentMap<I, O> extends Duplex {
       callback()
     }
   }
+}
+
+/** A thrown non-Error becomes an Error with the value as `cause`, for rejections and throws alike. */
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(`Non-error thrown: ${String(error)}`, { cause: error })
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

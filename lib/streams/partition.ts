@@ -12,7 +12,12 @@
  */
 import { Readable, Writable } from 'node:stream'
 import { z } from 'zod'
-import { InvalidOptionError, InvalidPartitionKeyError, PrematureCloseError } from '../errors.js'
+import {
+  InvalidOptionError,
+  InvalidPartitionKeyError,
+  PrematureCloseError,
+  describeValue,
+} from '../errors.js'
 import { assertFunction, integer, parseOptions, type ResolvedOptions } from '../options.js'
 
 /** Schema of `partitionBy`'s options; the docs table and the type come from it. */
@@ -32,6 +37,18 @@ type Callback = (error?: Error | null) => void
  * same lane in every process and every run.
  */
 export function partitionOf(key: unknown, partitions: number): number {
+  if (!Number.isSafeInteger(partitions) || partitions < 1) {
+    throw new InvalidOptionError(
+      'partitions',
+      `\`partitions\` must be an integer ≥ 1, got ${describeValue(partitions)}`,
+      partitions,
+    )
+  }
+  return laneOf(key, partitions)
+}
+
+/** `partitionOf` without the check of `partitions`, for the router's hot path. */
+function laneOf(key: unknown, partitions: number): number {
   if (typeof key === 'number' && Number.isSafeInteger(key))
     return ((key % partitions) + partitions) % partitions
   if (typeof key === 'bigint') {
@@ -66,8 +83,10 @@ class Lane<T> extends Readable {
   }
 
   override _destroy(error: Error | null, callback: Callback): void {
-    // A lane torn down by its own consumer tears down the router, so nothing waits forever.
+    // A lane torn down before it ended tears down the router, so the writer does not wait forever.
     if (error !== null) this.router.destroy(error)
+    else if (!this.readableEnded)
+      this.router.destroy(new PrematureCloseError('A partition lane was destroyed before it ended'))
     callback(error)
   }
 }
@@ -96,7 +115,7 @@ export class PartitionRouter<T> extends Writable {
   override _write(item: T, _encoding: BufferEncoding, callback: Callback): void {
     let lane: Lane<T>
     try {
-      lane = this.lanes[partitionOf(this.#keyOf(item), this.#partitions)] as Lane<T>
+      lane = this.lanes[laneOf(this.#keyOf(item), this.#partitions)] as Lane<T>
     } catch (error) {
       callback(error as Error)
       return
@@ -143,8 +162,12 @@ export class PartitionRouter<T> extends Writable {
  * @param options.highWaterMark items buffered per lane. @default 16
  * @example
  * const router = partitionBy((order) => order.customerId, { partitions: 4 })
- * const lanes = router.lanes.map((lane) => lane.pipe(concurrentMap(handle)))
- * await Promise.all([pipeline(source, router), pipeline(merge(lanes), sink)])
+ * const tails = router.lanes.map((lane) => {
+ *   const tail = concurrentMap(handle)
+ *   pipeline(lane, tail).catch((error) => router.destroy(error)) // errors reach both sides
+ *   return tail
+ * })
+ * await Promise.all([pipeline(source, router), pipeline(merge(tails), sink)])
  */
 export function partitionBy<T>(keyOf: (item: T) => unknown, options: PartitionByOptions): PartitionRouter<T> {
   return new PartitionRouter(keyOf, options)
@@ -167,7 +190,7 @@ export type MergeOptions = z.input<typeof mergeOptionsSchema>
  * @param streams the Readables to join.
  * @param options.highWaterMark items buffered by the output. @default 16
  * @example
- * await pipeline(merge(router.lanes.map((lane) => lane.pipe(concurrentMap(handle)))), sink)
+ * await pipeline(merge([fromKafka, fromFile]), sink) // lanes of a router: see `partitionBy`
  */
 export function merge(streams: readonly Readable[], options?: MergeOptions): Readable {
   const given: unknown = streams

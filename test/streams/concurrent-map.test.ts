@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Readable, Transform } from 'node:stream'
+import { Readable, Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { concurrentMap, type MapContext } from '../../lib/index.js'
 import { collector, countingSource, range, seededRandom, settle } from '../helpers.js'
@@ -271,4 +271,73 @@ t.test('exposes its validated options, frozen and defaulted', (t) => {
   t.same({ ...map.options }, { concurrency: 5, ordered: true, highWaterMark: 16 })
   t.ok(Object.isFrozen(map.options))
   t.end()
+})
+
+for (const [highWaterMark, concurrency] of [
+  [16, 2],
+  [4, 4],
+  [1, 3],
+] as const) {
+  t.test(
+    `calls in flight plus unread results stay ≤ highWaterMark + concurrency (${highWaterMark}, ${concurrency})`,
+    async (t) => {
+      const random = seededRandom(highWaterMark * 10 + concurrency)
+      let started = 0
+      let delivered = 0
+      let peak = 0
+      const map = concurrentMap(
+        (x: number) => {
+          started++
+          // Every 7th call is slow: the ordered FIFO fills behind it while downstream keeps asking.
+          return x % 7 === 0 ? turns(1 + Math.floor(random() * 6)).then(() => x) : x
+        },
+        { concurrency, highWaterMark },
+      )
+      const slowReader = new Writable({
+        objectMode: true,
+        highWaterMark: 1,
+        write(_item: number, _encoding, callback) {
+          delivered++
+          peak = Math.max(peak, started - delivered)
+          void turns(Math.floor(random() * 3)).then(() => {
+            callback()
+          })
+        },
+      })
+      await pipeline(Readable.from(range(2000)), map, slowReader)
+      t.equal(delivered, 2000)
+      // The sink holds one item in hand beyond the map's bound.
+      t.ok(peak <= highWaterMark + concurrency + 1, `peak ${peak} ≤ ${highWaterMark + concurrency + 1}`)
+    },
+  )
+}
+
+t.test('a thrown non-Error becomes an Error with the value as cause', async (t) => {
+  const thrown = { reason: 'not an error' }
+  const sync = concurrentMap(() => {
+    throw thrown as unknown as Error
+  })
+  const rejected = concurrentMap(() => Promise.reject(thrown as unknown as Error))
+  for (const map of [sync, rejected]) {
+    const error = await pipeline(Readable.from([1]), map, collector()).then(
+      () => null,
+      (e: unknown) => e,
+    )
+    t.ok(error instanceof Error)
+    t.equal((error as Error).cause, thrown)
+  }
+})
+
+t.test('the signal of a call is not aborted when the stream simply finishes', async (t) => {
+  const signals: AbortSignal[] = []
+  await pipeline(
+    Readable.from(range(5)),
+    concurrentMap((x: number, { signal }: MapContext) => {
+      signals.push(signal)
+      return x
+    }),
+    collector(),
+  )
+  t.equal(signals.length, 5)
+  t.notOk(signals[0]?.aborted)
 })

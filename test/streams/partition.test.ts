@@ -27,6 +27,11 @@ t.test('partitionOf hashes strings with 32-bit FNV-1a, stable across runs', (t) 
   t.equal(partitionOf(1.5, 3), partitionOf('1.5', 3), 'non-integer numbers hash by their text')
   t.throws(() => partitionOf({}, 3), { code: 'SW_ERR_INVALID_PARTITION_KEY' })
   t.throws(() => partitionOf(undefined, 3), { code: 'SW_ERR_INVALID_PARTITION_KEY' })
+  t.throws(() => partitionOf(1, 0), {
+    code: 'SW_ERR_INVALID_OPTION',
+    message: '`partitions` must be an integer ≥ 1, got 0',
+  })
+  t.throws(() => partitionOf(1n, 1.5), { code: 'SW_ERR_INVALID_OPTION' })
   t.end()
 })
 
@@ -140,6 +145,14 @@ t.test('a lane torn down by its consumer tears down the router', async (t) => {
   void pipeline(router.lanes[1]!, collector()).catch(() => undefined)
   await t.rejects(pipeline(router.lanes[0]!, failing), { message: 'sink failed' })
   await t.rejects(done)
+})
+
+t.test('a lane destroyed without an error before it ended tears down the router', async (t) => {
+  const router = partitionBy((n: number) => n, { partitions: 2, highWaterMark: 2 })
+  const done = pipeline(countingSource(range(1000), 2), router)
+  router.lanes[0]!.destroy()
+  router.lanes[1]!.on('error', () => undefined)
+  await t.rejects(done, { code: 'SW_ERR_PREMATURE_CLOSE' })
 })
 
 t.test('merge keeps each input in order and ends when all inputs end', async (t) => {
