@@ -4,9 +4,13 @@
  * of a batch and is cancelled when the batch goes; one open batch (and one timer) per key; partial
  * batches are flushed at end of stream; each batch says why it was emitted.
  *
- * Buffer bound: `highWaterMark` items wait on the writable side; the open batches hold at most
- * `size` items per key (or the accumulator's cap); `highWaterMark` batches wait on the readable side.
- * A `write()` is held while the readable side is full, so a stalled consumer stops the source.
+ * Buffer bound: `highWaterMark` items wait on the writable side; each open batch holds fewer than
+ * `size` items (or the accumulator's cap), one open batch per key; `highWaterMark` batches wait on the
+ * readable side, one more when an accumulator closes two batches in one write (`'before'` then
+ * `'after'`), and the batches whose timers fire meanwhile (at most one per open key). A `write()` is
+ * held while the readable side is full, so a stalled consumer stops the source: without `key`, the
+ * stream holds at most `highWaterMark + size × (highWaterMark + 1)` items (`size` being the most
+ * items in a batch); each extra key adds at most `size - 1`.
  *
  * Hot path: one array push per item, one timer per batch (never per item); without `key`, no map
  * lookup.
@@ -55,7 +59,8 @@ export const batchOptionsSchema = z.strictObject({
   size: integer(1, { allowInfinity: true })
     .optional()
     .meta({ description: 'Most items in a batch.', default: '100 (no count cap with an `accumulator`)' }),
-  timeoutMs: integer(1, { allowInfinity: true })
+  // setTimeout fires a longer delay after 1 ms, so a larger timeoutMs would time every batch out at once.
+  timeoutMs: integer(1, { max: 2 ** 31 - 1, allowInfinity: true })
     .default(1000)
     .meta({ description: 'Time from the first item of a batch to its emission when it does not fill up.' }),
   key: func<(item: never) => unknown>()

@@ -12,13 +12,16 @@ import { z } from 'zod'
 import { Fifo } from '../internal/fifo.js'
 import { boolean, integer, parseOptions } from '../options.js'
 
+/** The longest delay `setTimeout` honours: it fires a longer one after 1 ms, so the limiter would spin. */
+const MAX_INTERVAL_MS = 2 ** 31 - 1
+
 /** Schema of `rateLimit`'s options; the docs table and the type come from it. */
 export const rateLimitOptionsSchema = z.strictObject({
   allowedMessages: integer(1).meta({
     description: 'Items allowed per window (required).',
     default: 'required',
   }),
-  intervalMs: integer(1).meta({
+  intervalMs: integer(1, { max: MAX_INTERVAL_MS }).meta({
     description: 'Window length in milliseconds (required).',
     default: 'required',
   }),
@@ -30,7 +33,9 @@ export type RateLimitOptions = z.input<typeof rateLimitOptionsSchema>
 /** Schema of `RateLimiter.update`'s argument. */
 export const rateLimitUpdateSchema = z.strictObject({
   allowedMessages: integer(1).optional().meta({ description: 'New items allowed per window.' }),
-  intervalMs: integer(1).optional().meta({ description: 'New window length in milliseconds.' }),
+  intervalMs: integer(1, { max: MAX_INTERVAL_MS })
+    .optional()
+    .meta({ description: 'New window length in milliseconds.' }),
   reset: boolean()
     .default(false)
     .meta({ description: 'Apply now and start a new window, instead of at the next window.' }),
@@ -81,11 +86,13 @@ export class RateLimiter {
 
   /** The current settings and the tokens left in this window. */
   get(): RateLimitState {
-    this.#roll(Date.now())
+    // Reading must not start a window (windows start when an item arrives): a window that is over
+    // reports the budget the next one will have, unless items already wait for it.
+    const over = Date.now() >= this.#windowStart + this.#interval
     return Object.freeze({
       allowedMessages: this.#nextAllowed,
       intervalMs: this.#nextInterval,
-      remaining: this.#remaining,
+      remaining: over && this.#waiters.length === 0 ? this.#nextAllowed : this.#remaining,
     })
   }
 
@@ -132,6 +139,7 @@ export class RateLimiter {
     this.#schedule()
     return () => {
       waiter.run = null
+      this.#stopIfIdle()
     }
   }
 
@@ -180,12 +188,21 @@ export class RateLimiter {
       this.#remaining--
       waiter.run()
     }
-    this.#skipCancelled()
+    this.#stopIfIdle()
     if (this.#waiters.length > 0) this.#schedule()
   }
 
-  #skipCancelled(): void {
+  /**
+   * Drops cancelled waiters at the head and, when no waiter is left, the timer: a release during
+   * `#serve` may have armed one for a waiter served in the same pass, and a destroyed stream leaves
+   * none to serve. A leftover timer would keep the process alive for up to `intervalMs`.
+   */
+  #stopIfIdle(): void {
     while (this.#waiters.peek()?.run === null) this.#waiters.shift()
+    if (this.#waiters.length === 0 && this.#timer !== null) {
+      clearTimeout(this.#timer)
+      this.#timer = null
+    }
   }
 
   #schedule(): void {
