@@ -453,3 +453,32 @@ t.test('rejects each invalid option with SW_ERR_INVALID_OPTION naming the option
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
+
+t.test('tryTake takes tokens until the window is spent, then again in the next window', (t) => {
+  const clock = fakeClock(t)
+  const limiter = rateLimit({ allowedMessages: 2, intervalMs: 1000 })
+  t.same([limiter.tryTake(), limiter.tryTake(), limiter.tryTake()], [true, true, false])
+  clock.tick(999)
+  t.notOk(limiter.tryTake(), 'still the same window')
+  clock.tick(1)
+  t.ok(limiter.tryTake(), 'a new window')
+  t.end()
+})
+
+t.test('whenAvailable runs waiters in arrival order as windows open, and a cancelled one never', (t) => {
+  const clock = fakeClock(t)
+  const limiter = rateLimit({ allowedMessages: 1, intervalMs: 100 })
+  const ran: string[] = []
+  limiter.whenAvailable(() => ran.push('a'))
+  limiter.whenAvailable(() => ran.push('b'))
+  const cancelC = limiter.whenAvailable(() => ran.push('c'))
+  limiter.whenAvailable(() => ran.push('d'))
+  t.same(ran, ['a'], 'the first runs at once')
+  cancelC()
+  clock.tick(100)
+  t.same(ran, ['a', 'b'])
+  clock.tick(100)
+  t.same(ran, ['a', 'b', 'd'], 'c was cancelled and took no token')
+  t.equal(clock.countTimers(), 0, 'no timer left once nobody waits')
+  t.end()
+})
