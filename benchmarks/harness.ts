@@ -1,0 +1,243 @@
+/**
+ * Shared measuring code of the benchmarks: runs each case of a workload after one warm-up run for
+ * `runs` measured runs, and reports median / min / max throughput (items/s) and peak RSS beside the
+ * baseline of the same workload, as a table or as JSON lines.
+ *
+ * Cases run one after the other, baseline first, each as a block (see `measure` for why not
+ * interleaved).
+ *
+ * The fixtures every workload shares (the integer source and the acking sink) live at the end.
+ */
+import { Readable, Writable } from 'node:stream'
+
+/** One thing to measure: `run` processes `items` items once and throws if the result is wrong. */
+export interface BenchCase {
+  readonly name: string
+  /** Items one run processes; throughput = items / elapsed seconds. */
+  readonly items: number
+  readonly run: () => Promise<void>
+}
+
+/** A baseline known without running, such as a theoretical limit. */
+export interface Limit {
+  readonly name: string
+  readonly value: number
+}
+
+/** A workload: its baseline, the cases set beside it, and correctness gates run once after measuring. */
+export interface Workload {
+  /** Short id used on the command line and in JSON lines, e.g. `w1`. */
+  readonly id: string
+  readonly title: string
+  readonly baseline: BenchCase | Limit
+  readonly cases: readonly BenchCase[]
+  /** Each gate resolves to a line to print, or throws when the gate does not hold. */
+  readonly gates?: readonly (() => Promise<string>)[]
+}
+
+/** The raw result of measuring one case: what a child process hands back in `--isolate` mode. */
+export interface Measurement {
+  readonly name: string
+  /** Items/s of each measured run. */
+  readonly throughputs: readonly number[]
+  /** Peak RSS of the process while the case ran, in bytes. */
+  readonly peakRss: number
+}
+
+/** One measured (or theoretical) row of a result table. */
+export interface Row {
+  readonly workload: string
+  readonly name: string
+  readonly median: number
+  readonly min: number
+  readonly max: number
+  readonly unit: string
+  /** Measured runs (0 for a theoretical baseline). */
+  readonly n: number
+  /** `median / baseline median`. */
+  readonly ratio: number
+  /**
+   * Peak RSS of the process while this case ran, in MB (`null` for a theoretical baseline). RSS
+   * seldom shrinks, so a case run after another reads at least what that one left.
+   */
+  readonly rssMB: number | null
+}
+
+const UNIT = 'items/s'
+const SAMPLE_EVERY_MS = 20
+const MB = 1024 * 1024
+
+function isLimit(baseline: BenchCase | Limit): baseline is Limit {
+  return 'value' in baseline
+}
+
+/** The cases of a workload to measure, in order: the baseline first when it is measured. */
+export function casesOf(workload: Workload): readonly BenchCase[] {
+  return isLimit(workload.baseline) ? workload.cases : [workload.baseline, ...workload.cases]
+}
+
+/** Median of a non-empty list. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/**
+ * Measures one case: a warm-up run, then `runs` measured runs, with a full GC before each, sampling
+ * RSS every ~20 ms and at the end of each run.
+ */
+export async function measureCase(bench: BenchCase, runs: number): Promise<Measurement> {
+  const throughputs: number[] = []
+  let peakRss = 0
+  const sample = () => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss())
+  }
+  // A pipeline of synchronous streams runs on process.nextTick and starves timers, so this interval
+  // may not fire at all during such a run: the RSS taken at the end of each run (before the GC)
+  // covers that case, since V8 does not hand pages back between the two.
+  const sampler = setInterval(sample, SAMPLE_EVERY_MS)
+  try {
+    // Run -1 is the warm-up.
+    for (let run = -1; run < runs; run++) {
+      globalThis.gc?.()
+      const start = performance.now()
+      await bench.run()
+      const seconds = (performance.now() - start) / 1000
+      sample()
+      if (run >= 0) throughputs.push(bench.items / seconds)
+    }
+  } finally {
+    clearInterval(sampler)
+  }
+  return { name: bench.name, throughputs, peakRss }
+}
+
+/** Rows of a workload from the measurements of `casesOf(workload)`, the baseline row first. */
+export function toRows(workload: Workload, measurements: readonly Measurement[]): Row[] {
+  const rows = measurements.map(({ name, throughputs, peakRss }) => ({
+    workload: workload.id,
+    name,
+    median: median(throughputs),
+    min: Math.min(...throughputs),
+    max: Math.max(...throughputs),
+    unit: UNIT,
+    n: throughputs.length,
+    rssMB: Math.round((peakRss / MB) * 10) / 10,
+  }))
+  const given = workload.baseline
+  const baseline = isLimit(given)
+    ? {
+        workload: workload.id,
+        name: given.name,
+        median: given.value,
+        min: given.value,
+        max: given.value,
+        unit: UNIT,
+        n: 0,
+        rssMB: null,
+      }
+    : rows.shift()!
+  return [baseline, ...rows].map((row) => ({ ...row, ratio: row.median / baseline.median }))
+}
+
+/**
+ * Measures every case of `workload` in this process, baseline first, each as a block (warm-up, then
+ * all its runs). Interleaving cases (A, B, A, B, …) would spread machine drift more evenly, but it
+ * measured worse: in W1, after about six alternations both cases slowed, concurrentMap from ~220 to
+ * ~500 ms of CPU per run, apparently as Node's stream internals (`Readable.push`, `Writable.write`,
+ * `onwrite`) deoptimised on meeting both stream classes (see RESULTS.md). Blocks still leave the JIT
+ * feedback of one case to the next; `run.ts --isolate` gives each case a fresh process instead.
+ */
+export async function measure(workload: Workload, runs: number): Promise<Row[]> {
+  const measurements: Measurement[] = []
+  for (const bench of casesOf(workload)) measurements.push(await measureCase(bench, runs))
+  return toRows(workload, measurements)
+}
+
+const integer = (value: number) => Math.round(value).toLocaleString('en-US')
+
+/** Prints a workload's rows as a table: name, median, min–max, unit, ratio to baseline, peak RSS. */
+export function printTable(workload: Workload, rows: readonly Row[]): void {
+  const cells = rows.map((row) => [
+    row.name,
+    integer(row.median),
+    row.n === 0 ? '(theoretical)' : `${integer(row.min)}–${integer(row.max)}`,
+    row.unit,
+    row.ratio.toFixed(2),
+    row.rssMB === null ? '–' : row.rssMB.toFixed(1),
+  ])
+  const header = ['case', 'median', 'min–max', 'unit', 'ratio', 'peak RSS MB']
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...cells.map((row) => row[column]!.length)),
+  )
+  // Names and units read left-aligned, numbers right-aligned.
+  const line = (row: readonly string[]) =>
+    row
+      .map((cell, column) =>
+        column === 0 || column === 3 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!),
+      )
+      .join('  ')
+  console.log(`\n${workload.id.toUpperCase()} ${workload.title}`)
+  console.log(line(header))
+  console.log(widths.map((width) => '-'.repeat(width)).join('  '))
+  for (const row of cells) console.log(line(row))
+}
+
+/**
+ * Prints one JSON object per row: `workload, name, median, min, max, unit, n`, then `ratio, rssMB`.
+ * Throughputs are rounded to whole items/s and ratios to 3 decimals: finer digits are noise.
+ */
+export function printJson(rows: readonly Row[]): void {
+  for (const { workload, name, median, min, max, unit, n, ratio, rssMB } of rows) {
+    const [med, lo, hi] = [median, min, max].map(Math.round)
+    console.log(
+      JSON.stringify({
+        workload,
+        name,
+        median: med,
+        min: lo,
+        max: hi,
+        unit,
+        n,
+        ratio: +ratio.toFixed(3),
+        rssMB,
+      }),
+    )
+  }
+}
+
+// Fixtures shared by the workloads.
+
+/** An object-mode Readable of the integers `0 … n - 1`, pushed on demand until `push` says stop. */
+export function integers(n: number): Readable {
+  let next = 0
+  return new Readable({
+    objectMode: true,
+    read() {
+      while (next < n) if (!this.push(next++)) return
+      this.push(null)
+    },
+  })
+}
+
+/** An object-mode Writable that hands every chunk to `ack`; a throw from `ack` fails the stream. */
+export function ackSink<T>(ack: (chunk: T) => void): Writable {
+  return new Writable({
+    objectMode: true,
+    write(chunk: T, _encoding, callback) {
+      try {
+        ack(chunk)
+      } catch (error) {
+        callback(error as Error)
+        return
+      }
+      callback()
+    },
+  })
+}
+
+/** Throws unless `acked` equals `expected`: a run that lost or duplicated items is not a result. */
+export function expectAcked(name: string, acked: number, expected: number): void {
+  if (acked !== expected) throw new Error(`${name}: acked ${acked} items, expected ${expected}`)
+}

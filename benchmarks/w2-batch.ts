@@ -1,0 +1,83 @@
+/**
+ * W2 batch: W1 plus one batcher. Processors, a batcher of 100 (timeout 1000 ms) and a batch handler
+ * at concurrency 1 that returns the batch's items, acked one by one; the baseline groups by 100 in
+ * a hand-written Transform.
+ */
+import { Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { batch, concurrentMap, type Batch } from '../lib/index.js'
+import { ackSink, expectAcked, integers, type Workload } from './harness.js'
+
+const BATCH_SIZE = 100
+
+/** A raw Transform grouping items into arrays of `size`, flushing the rest at the end. */
+export function groupInto<T>(size: number): Transform {
+  let group: T[] = []
+  return new Transform({
+    objectMode: true,
+    transform(item: T, _encoding, callback) {
+      group.push(item)
+      if (group.length < size) {
+        callback()
+        return
+      }
+      const full = group
+      group = []
+      callback(null, full)
+    },
+    flush(callback) {
+      if (group.length > 0) this.push(group)
+      callback()
+    },
+  })
+}
+
+/**
+ * W2's cases: raw Readable → Transform(identity) → `groupInto(100)` → Writable as the baseline, and
+ * `concurrentMap` (c=2) → `batch({ size: 100, timeoutMs: 1000 })` → `concurrentMap(handleBatch)` (c=1).
+ * @param n items per run. @default 1_000_000
+ */
+export function w2Batch(n = 1_000_000): Workload {
+  return {
+    id: 'w2',
+    title: `batch, N = ${n.toLocaleString('en-US')}, size ${BATCH_SIZE}`,
+    baseline: {
+      name: 'raw pipeline: identity → group(100) (baseline)',
+      items: n,
+      async run() {
+        let acked = 0
+        const identity = new Transform({
+          objectMode: true,
+          transform(item: number, _encoding, callback) {
+            callback(null, item)
+          },
+        })
+        const sink = ackSink((items: number[]) => {
+          for (const _item of items) acked++
+        })
+        await pipeline(integers(n), identity, groupInto<number>(BATCH_SIZE), sink)
+        expectAcked('w2 baseline', acked, n)
+      },
+    },
+    cases: [
+      {
+        name: 'concurrentMap → batch(100) → handleBatch',
+        items: n,
+        async run() {
+          let acked = 0
+          const sink = ackSink((items: number[]) => {
+            for (const _item of items) acked++
+          })
+          await pipeline(
+            integers(n),
+            concurrentMap((item: number) => item, { concurrency: 2 }),
+            batch<number>({ size: BATCH_SIZE, timeoutMs: 1000 }),
+            concurrentMap((done: Batch<number>) => done.items, { concurrency: 1 }),
+            sink,
+          )
+          expectAcked('w2 streamway', acked, n)
+        },
+      },
+    ],
+  }
+}
