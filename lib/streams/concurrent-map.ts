@@ -163,32 +163,27 @@ export class ConcurrentMap<I, O> extends Duplex {
     if (this.#ordered) {
       const slot: Slot<O> = { done: false, value: undefined }
       this.#slots.push(slot)
-      promise.then(
-        (value) => {
-          slot.done = true
-          slot.value = value
-          this.#waiting++
-          this.#settled()
-        },
-        (error: unknown) => {
-          this.#fail(error)
-        },
-      )
-    } else {
-      promise.then(
-        (value) => {
-          if (this.destroyed) return
-          if (value != null) {
-            this.#readRequested = false
-            this.push(value)
-          }
-          this.#settled()
-        },
-        (error: unknown) => {
-          this.#fail(error)
-        },
-      )
+      promise.then((value) => {
+        slot.done = true
+        slot.value = value
+        this.#waiting++
+        this.#settled()
+      }, this.#onRejected)
+    } else promise.then(this.#onUnorderedResult, this.#onRejected)
+  }
+
+  // Shared handlers, made once per stream: the async path allocates no closure for them per item.
+  readonly #onRejected = (error: unknown): void => {
+    this.#fail(error)
+  }
+
+  readonly #onUnorderedResult = (value: O | null | undefined): void => {
+    if (this.destroyed) return
+    if (value != null) {
+      this.#readRequested = false
+      this.push(value)
     }
+    this.#settled()
   }
 
   #settled(): void {
