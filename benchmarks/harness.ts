@@ -8,7 +8,7 @@
  *
  * The fixtures every workload shares (the integer source and the acking sink) live at the end.
  */
-import { Readable, Writable } from 'node:stream'
+import { Readable, Transform, Writable } from 'node:stream'
 
 /** One thing to measure: `run` processes `items` items once and throws if the result is wrong. */
 export interface BenchCase {
@@ -208,6 +208,16 @@ export function printJson(rows: readonly Row[]): void {
 }
 
 // Fixtures shared by the workloads.
+
+/** A raw Node `Transform` that passes each item on unchanged: the baselines' processor. */
+export function rawIdentity(): Transform {
+  return new Transform({
+    objectMode: true,
+    transform(item: unknown, _encoding, callback) {
+      callback(null, item)
+    },
+  })
+}
 
 /** An object-mode Readable of the integers `0 … n - 1`, pushed on demand until `push` says stop. */
 export function integers(n: number): Readable {

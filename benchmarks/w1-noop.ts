@@ -2,10 +2,9 @@
  * W1 noop: the engine's cost per item. Integers go through a processor that returns them unchanged
  * and are acked by a counting sink; the baseline is the same work in raw Node streams.
  */
-import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { concurrentMap } from '../lib/index.js'
-import { ackSink, expectAcked, integers, type Workload } from './harness.js'
+import { ackSink, expectAcked, integers, rawIdentity, type Workload } from './harness.js'
 
 /**
  * W1's cases: raw `pipeline(Readable, Transform(identity), Writable)` as the baseline, and
@@ -21,12 +20,7 @@ export function w1Noop(n = 1_000_000): Workload {
       items: n,
       async run() {
         let acked = 0
-        const identity = new Transform({
-          objectMode: true,
-          transform(item: number, _encoding, callback) {
-            callback(null, item)
-          },
-        })
+        const identity = rawIdentity()
         await pipeline(
           integers(n),
           identity,

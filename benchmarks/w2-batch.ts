@@ -6,7 +6,7 @@
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { batch, concurrentMap, type Batch } from '../lib/index.js'
-import { ackSink, expectAcked, integers, type Workload } from './harness.js'
+import { ackSink, expectAcked, integers, rawIdentity, type Workload } from './harness.js'
 
 const BATCH_SIZE = 100
 
@@ -46,12 +46,7 @@ export function w2Batch(n = 1_000_000): Workload {
       items: n,
       async run() {
         let acked = 0
-        const identity = new Transform({
-          objectMode: true,
-          transform(item: number, _encoding, callback) {
-            callback(null, item)
-          },
-        })
+        const identity = rawIdentity()
         const sink = ackSink((items: number[]) => {
           for (const _item of items) acked++
         })

@@ -7,11 +7,10 @@
  * processors and a straggler call every `STRAGGLE_EVERY` items, whose later items of the same key
  * overtake it. The same stragglers with `ordered: true` must pass, so the failure is the ordering's.
  */
-import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { batch, concurrentMap, merge, partitionBy, type Batch, type ConcurrentMap } from '../lib/index.js'
-import { ackSink, expectAcked, integers, type Workload } from './harness.js'
+import { ackSink, expectAcked, integers, rawIdentity, type Workload } from './harness.js'
 import { groupInto } from './w2-batch.js'
 
 const KEYS = 64
@@ -115,12 +114,7 @@ export function w4Partition(n = 1_000_000): Workload {
       items: n,
       async run() {
         const checker = new OrderChecker()
-        const identity = new Transform({
-          objectMode: true,
-          transform(item: number, _encoding, callback) {
-            callback(null, item)
-          },
-        })
+        const identity = rawIdentity()
         const sink = ackSink((items: number[]) => {
           for (const item of items) checker.ack(item)
         })
