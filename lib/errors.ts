@@ -106,6 +106,14 @@ export const errorCodes = {
   SW_ERR_PREMATURE_CLOSE: PrematureCloseError,
 } as const
 
+/**
+ * `error` as an `Error`: a thrown or rejected non-Error becomes an `Error` with the value as `cause`,
+ * so streams are always destroyed with an `Error`.
+ */
+export function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(`Non-error thrown: ${String(error)}`, { cause: error })
+}
+
 /** A short, safe rendering of a value for an error message. */
 export function describeValue(value: unknown): string {
   if (value === null) return 'null'

@@ -17,7 +17,7 @@
  */
 import { Duplex } from 'node:stream'
 import { z } from 'zod'
-import { BatchItemTooLargeError } from '../errors.js'
+import { BatchItemTooLargeError, toError } from '../errors.js'
 import { finiteNumber, func, integer, parseOptions, type ResolvedOptions } from '../options.js'
 
 /** Why a batch was emitted. */
@@ -147,7 +147,7 @@ export class Batcher<T, K = unknown, A = unknown> extends Duplex {
     try {
       this.#add(item)
     } catch (error) {
-      callback(error as Error)
+      callback(toError(error))
       return
     }
     if (this.#readRequested || this.readableLength < this.readableHighWaterMark) callback()

@@ -16,7 +16,7 @@
  */
 import { Duplex } from 'node:stream'
 import { z } from 'zod'
-import { AbortError } from '../errors.js'
+import { AbortError, toError } from '../errors.js'
 import { Fifo } from '../internal/fifo.js'
 import {
   abortSignal,
@@ -120,7 +120,7 @@ export class ConcurrentMap<I, O> extends Duplex {
     try {
       result = this.#fn(item, this.#context)
     } catch (error) {
-      callback(asError(error))
+      callback(toError(error))
       return
     }
     if (isThenable(result)) this.#start(result)
@@ -212,7 +212,7 @@ export class ConcurrentMap<I, O> extends Duplex {
   }
 
   #fail(error: unknown): void {
-    if (!this.destroyed) this.destroy(asError(error))
+    if (!this.destroyed) this.destroy(toError(error))
   }
 
   #canAccept(): boolean {
@@ -230,11 +230,6 @@ export class ConcurrentMap<I, O> extends Duplex {
       callback()
     }
   }
-}
-
-/** A thrown non-Error becomes an Error with the value as `cause`, for rejections and throws alike. */
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(`Non-error thrown: ${String(error)}`, { cause: error })
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

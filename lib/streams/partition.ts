@@ -17,6 +17,7 @@ import {
   InvalidPartitionKeyError,
   PrematureCloseError,
   describeValue,
+  toError,
 } from '../errors.js'
 import { assertFunction, integer, parseOptions, type ResolvedOptions } from '../options.js'
 
@@ -117,7 +118,7 @@ export class PartitionRouter<T> extends Writable {
     try {
       lane = this.lanes[laneOf(this.#keyOf(item), this.#partitions)] as Lane<T>
     } catch (error) {
-      callback(error as Error)
+      callback(toError(error))
       return
     }
     if (lane.push(item)) callback()
