@@ -151,17 +151,19 @@ export class RateLimiter {
   stream(options?: RateLimitStreamOptions): Transform {
     const resolved = parseOptions(rateLimitStreamOptionsSchema, options)
     let cancel: () => void = noop
-    // Named so stack traces say what the stream is.
     return new Transform({
       objectMode: true,
       highWaterMark: resolved.highWaterMark,
       transform: (item: unknown, _encoding, callback: TransformCallback) => {
-        if (this.tryTake()) callback(null, item)
-        else
-          cancel = this.whenAvailable(function rateLimitedRelease() {
-            cancel = noop
-            callback(null, item)
-          })
+        if (this.tryTake()) {
+          callback(null, item)
+          return
+        }
+        // Named, so a stack trace through a waiting item says where it waited.
+        cancel = this.whenAvailable(function rateLimitedRelease() {
+          cancel = noop
+          callback(null, item)
+        })
       },
       destroy(error, callback) {
         cancel()
