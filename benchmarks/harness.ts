@@ -6,7 +6,8 @@
  * Cases run one after the other, baseline first, each as a block (see `measure` for why not
  * interleaved).
  *
- * The fixtures every workload shares (the integer source and the acking sink) live at the end.
+ * The fixtures every workload shares (the integer source and the acking sink) live after that, and
+ * the memory workloads' profiler (`profileMemory`: one run, RSS over time) at the end.
  */
 import { Readable, Transform, Writable } from 'node:stream'
 
@@ -250,4 +251,167 @@ export function ackSink<T>(ack: (chunk: T) => void): Writable {
 /** Throws unless `acked` equals `expected`: a run that lost or duplicated items is not a result. */
 export function expectAcked(name: string, acked: number, expected: number): void {
   if (acked !== expected) throw new Error(`${name}: acked ${acked} items, expected ${expected}`)
+}
+
+// Memory workloads (M1): each case runs once, in a process of its own, sampled for RSS throughout.
+
+/** One case of a memory workload, run once by `profileMemory`. */
+export interface MemoryCase {
+  readonly name: string
+  /** Items one run processes. */
+  readonly items: number
+  /**
+   * Processes `items` items once and throws if the result is wrong. The source calls
+   * `emitted(count)` after handing out each item, so that RSS can be taken at 10% and 100% of it.
+   * At the source, not the sink: a stage that ignores backpressure lets the source run ahead, so
+   * its queue is fullest when the source is done, and may have drained by the last ack.
+   */
+  readonly run: (emitted: (count: number) => void) => Promise<void>
+}
+
+/** What `profileMemory` measured of one run; memory in MB. */
+export interface MemoryProfile {
+  readonly name: string
+  readonly items: number
+  /** Items/s over the whole run. */
+  readonly throughput: number
+  /** Highest RSS seen: sampled every 250 ms, at the two checkpoints and at the end. */
+  readonly peakRssMB: number
+  /** RSS when the source had handed out 10% of the items. */
+  readonly rss10MB: number
+  /** RSS when the source had handed out every item. */
+  readonly rss100MB: number
+  /**
+   * `rss100MB - rss10MB`: what the process grew by once past its start. V8 sizes its young
+   * generation in the first seconds (RSS +30 MB in M1), so on a run much shorter than ~30 s the 10%
+   * checkpoint falls inside that and growth reads it.
+   */
+  readonly growthMB: number
+  /** `heapUsed` after a full GC once the run is over (`null` without `--expose-gc`). */
+  readonly heapAfterGcMB: number | null
+}
+
+/** A memory workload: its cases (the baseline first), each profiled in its own process, then judged. */
+export interface MemoryWorkload {
+  /** Short id used on the command line and in JSON lines, e.g. `m1`. */
+  readonly id: string
+  readonly title: string
+  /** The baseline first: the ratio column is throughput over the baseline's. */
+  readonly cases: readonly MemoryCase[]
+  /** Judges the profiles of `cases` (same order): returns lines to print, or throws when a gate fails. */
+  readonly gates: (profiles: readonly MemoryProfile[]) => readonly string[]
+}
+
+const RSS_EVERY_MS = 250
+
+/**
+ * Runs `bench` once and profiles its memory: RSS every 250 ms (the run must let the event loop
+ * turn, as a slow sink does), RSS when the source has emitted 10% and 100% of the items, and the heap
+ * left after a final GC. Run it in a fresh process: RSS seldom shrinks, so a case run after
+ * another would read what that one left.
+ */
+export async function profileMemory(bench: MemoryCase): Promise<MemoryProfile> {
+  let peak = 0
+  const sample = () => {
+    const rss = process.memoryUsage.rss()
+    peak = Math.max(peak, rss)
+    return rss
+  }
+  const tenth = Math.max(1, Math.ceil(bench.items / 10))
+  // Set from the source's callback, so an object: TypeScript does not follow assignments in closures.
+  const at: { rss10?: number; rss100?: number } = {}
+  const emitted = (count: number) => {
+    if (count === tenth) at.rss10 = sample()
+    if (count === bench.items) at.rss100 = sample()
+  }
+  globalThis.gc?.()
+  const sampler = setInterval(sample, RSS_EVERY_MS)
+  const start = performance.now()
+  try {
+    await bench.run(emitted)
+  } finally {
+    clearInterval(sampler)
+  }
+  const seconds = (performance.now() - start) / 1000
+  sample()
+  const { rss10, rss100 } = at
+  if (rss10 === undefined || rss100 === undefined)
+    throw new Error(`${bench.name}: the source did not report reaching 10% and 100% of ${bench.items} items`)
+  let heapAfterGc: number | null = null
+  if (globalThis.gc !== undefined) {
+    globalThis.gc()
+    heapAfterGc = process.memoryUsage().heapUsed
+  }
+  return {
+    name: bench.name,
+    items: bench.items,
+    throughput: bench.items / seconds,
+    peakRssMB: peak / MB,
+    rss10MB: rss10 / MB,
+    rss100MB: rss100 / MB,
+    growthMB: (rss100 - rss10) / MB,
+    heapAfterGcMB: heapAfterGc === null ? null : heapAfterGc / MB,
+  }
+}
+
+const megabytes = (value: number | null) => (value === null ? '–' : value.toFixed(1))
+
+/**
+ * Prints a memory workload's profiles as a table: N, throughput and its ratio to the baseline (the
+ * first case), peak RSS, RSS at 10% and 100% of the input, growth, and the heap after a final GC.
+ */
+export function printMemoryTable(workload: MemoryWorkload, profiles: readonly MemoryProfile[]): void {
+  const base = profiles[0]!.throughput
+  const cells = profiles.map((p) => [
+    p.name,
+    integer(p.items),
+    integer(p.throughput),
+    (p.throughput / base).toFixed(2),
+    ...[p.peakRssMB, p.rss10MB, p.rss100MB, p.growthMB, p.heapAfterGcMB].map(megabytes),
+  ])
+  const header = [
+    'case',
+    'N',
+    UNIT,
+    'ratio',
+    'peak RSS MB',
+    'RSS@10% MB',
+    'RSS@100% MB',
+    'growth MB',
+    'heap after GC MB',
+  ]
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...cells.map((row) => row[column]!.length)),
+  )
+  const line = (row: readonly string[]) =>
+    row
+      .map((cell, column) => (column === 0 ? cell.padEnd(widths[0]!) : cell.padStart(widths[column]!)))
+      .join('  ')
+  console.log(`\n${workload.id.toUpperCase()} ${workload.title}`)
+  console.log(line(header))
+  console.log(widths.map((width) => '-'.repeat(width)).join('  '))
+  for (const row of cells) console.log(line(row))
+}
+
+/** Prints one JSON object per profile, with `workload`, `unit` and `ratio` to the baseline; MB to 0.1. */
+export function printMemoryJson(workload: MemoryWorkload, profiles: readonly MemoryProfile[]): void {
+  const base = profiles[0]!.throughput
+  const round = (value: number | null) => (value === null ? null : Math.round(value * 10) / 10)
+  for (const p of profiles) {
+    console.log(
+      JSON.stringify({
+        workload: workload.id,
+        name: p.name,
+        items: p.items,
+        throughput: Math.round(p.throughput),
+        unit: UNIT,
+        ratio: +(p.throughput / base).toFixed(3),
+        peakRssMB: round(p.peakRssMB),
+        rss10MB: round(p.rss10MB),
+        rss100MB: round(p.rss100MB),
+        growthMB: round(p.growthMB),
+        heapAfterGcMB: round(p.heapAfterGcMB),
+      }),
+    )
+  }
 }

@@ -1,14 +1,20 @@
 /**
  * Entry point of the benchmarks:
- * `node --expose-gc dist/benchmarks/run.js [w1 w2 w3 w4] [--runs N] [--json] [--isolate]`.
- * Runs the named workloads (all by default) and prints a table per workload, or one JSON object per
- * row with `--json` (everything else then goes to stderr, so stdout stays parseable).
+ * `node --expose-gc dist/benchmarks/run.js [w1 w2 w3 w4 m1] [--runs N] [--json] [--isolate] [--m1-n N]`.
+ * Runs the named workloads (W1–W4 by default; M1 only when named, e.g. `npm run bench -- m1`) and
+ * prints a table per workload, or one JSON object per row with `--json` (everything else then goes
+ * to stderr, so stdout stays parseable).
  *
  * Each workload runs in a fresh Node process, so that its figures do not depend on the JIT feedback
  * and heap left by the workloads before it. Within a workload the baseline and the streamway cases
  * share a process, one after the other; with `--isolate` each case gets a fresh process too, which
  * removes the order effect (the case run second runs on stream internals V8 optimised for the
  * first) at the cost of no longer sharing one.
+ *
+ * M1 (slow sink, bounded memory) runs each case once, each in a fresh process, since its figures are
+ * RSS; `--runs` and `--isolate` do not apply. `--m1-n N` sets its N (default 10,000,000, about
+ * 2 minutes per case at the sink's pace; below ~3,000,000 its growth figure includes V8's heap
+ * warm-up); the broken variant of its gate always runs 1,000,000.
  */
 import { spawnSync } from 'node:child_process'
 import { availableParallelism, cpus } from 'node:os'
@@ -19,11 +25,17 @@ import {
   measure,
   measureCase,
   printJson,
+  printMemoryJson,
+  printMemoryTable,
   printTable,
+  profileMemory,
   toRows,
   type Measurement,
+  type MemoryProfile,
+  type MemoryWorkload,
   type Workload,
 } from './harness.js'
+import { m1SlowSink } from './m1-slow-sink.js'
 import { w1Noop } from './w1-noop.js'
 import { w2Batch } from './w2-batch.js'
 import { w3Io } from './w3-io.js'
@@ -41,6 +53,7 @@ const { values, positionals } = parseArgs({
     runs: { type: 'string', default: '5' },
     json: { type: 'boolean', default: false },
     isolate: { type: 'boolean', default: false },
+    'm1-n': { type: 'string', default: '10000000' },
     // Internal: set on a child process; with `case`, it measures that case alone and prints the raw
     // Measurement as JSON.
     child: { type: 'boolean', default: false },
@@ -51,9 +64,17 @@ const { values, positionals } = parseArgs({
 const runs = Number(values.runs)
 if (!Number.isSafeInteger(runs) || runs < 1)
   throw new Error(`--runs must be an integer ≥ 1, got ${values.runs}`)
-const unknown = positionals.filter((id) => !(id in workloads))
+const m1n = Number(values['m1-n'])
+if (!Number.isSafeInteger(m1n) || m1n < 1)
+  throw new Error(`--m1-n must be an integer ≥ 1, got ${values['m1-n']}`)
+// Run only when named: M1 takes minutes, and its figures are memory, not throughput.
+const memoryWorkloads: Readonly<Record<string, () => MemoryWorkload>> = {
+  m1: () => m1SlowSink(m1n),
+}
+const unknown = positionals.filter((id) => !(id in workloads) && !(id in memoryWorkloads))
 if (unknown.length > 0) {
-  throw new Error(`unknown workload ${unknown.join(', ')}; choose from ${Object.keys(workloads).join(', ')}`)
+  const known = [...Object.keys(workloads), ...Object.keys(memoryWorkloads)]
+  throw new Error(`unknown workload ${unknown.join(', ')}; choose from ${known.join(', ')}`)
 }
 const selected = positionals.length > 0 ? positionals : Object.keys(workloads)
 const { json, isolate } = values
@@ -84,8 +105,26 @@ function child(args: readonly string[], capture: boolean): string {
   return capture ? result.stdout : ''
 }
 
+/** Profiles each case of a memory workload in a child process of its own, prints them, checks the gates. */
+function runMemoryWorkload(create: () => MemoryWorkload): void {
+  const workload = create()
+  const profiles = workload.cases.map((bench, index) => {
+    info(`${workload.id}: running ${bench.name}, N = ${bench.items.toLocaleString('en-US')}, once…`)
+    const args = [workload.id, '--case', String(index), '--m1-n', String(m1n)]
+    return JSON.parse(child(args, true)) as MemoryProfile
+  })
+  if (json) printMemoryJson(workload, profiles)
+  else printMemoryTable(workload, profiles)
+  for (const line of workload.gates(profiles)) info(line)
+}
+
 /** Measures one workload (here, or one case per child process with `--isolate`) and prints it. */
 async function runWorkload(id: string): Promise<void> {
+  const memory = memoryWorkloads[id]
+  if (memory !== undefined) {
+    runMemoryWorkload(memory)
+    return
+  }
   const workload = workloads[id]!()
   const rows = isolate
     ? toRows(
@@ -104,24 +143,45 @@ async function runWorkload(id: string): Promise<void> {
 }
 
 if (values.case !== undefined) {
-  // A child measuring one case: print its raw measurement for the parent.
-  const bench = casesOf(workloads[selected[0]!]!())[Number(values.case)]
-  if (bench === undefined) throw new Error(`no case ${values.case} in ${selected[0]!}`)
-  console.log(JSON.stringify(await measureCase(bench, runs)))
+  // A child measuring one case: print its raw measurement (or memory profile) for the parent.
+  const id = selected[0]!
+  const index = Number(values.case)
+  const memory = memoryWorkloads[id]
+  const missing = () => new Error(`no case ${values.case} in ${id}`)
+  if (memory === undefined) {
+    const bench = casesOf(workloads[id]!())[index]
+    if (bench === undefined) throw missing()
+    console.log(JSON.stringify(await measureCase(bench, runs)))
+  } else {
+    const bench = memory().cases[index]
+    if (bench === undefined) throw missing()
+    console.log(JSON.stringify(await profileMemory(bench)))
+  }
 } else {
   if (!values.child) {
     if (globalThis.gc === undefined)
       console.error('warning: run node with --expose-gc to collect between runs')
+    const plan = [
+      ...(selected.some((id) => id in workloads)
+        ? [`1 warm-up + ${runs} measured runs per case${isolate ? ', each case in its own process' : ''}`]
+        : []),
+      ...(selected.some((id) => id in memoryWorkloads)
+        ? ['M1: one run per case, each in its own process']
+        : []),
+    ]
     info(
       `Node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} × ${availableParallelism()}, ` +
-        `1 warm-up + ${runs} measured runs per case${isolate ? ', each case in its own process' : ''}, ` +
-        `${libRevision()}, ${new Date().toISOString()}`,
+        `${plan.join('; ')}, ${libRevision()}, ${new Date().toISOString()}`,
     )
   }
   if (values.child || selected.length === 1) {
     for (const id of selected) await runWorkload(id)
   } else {
-    const flags = ['--runs', String(runs), ...(json ? ['--json'] : []), ...(isolate ? ['--isolate'] : [])]
+    const flags = [
+      ...['--runs', String(runs), '--m1-n', String(m1n)],
+      ...(json ? ['--json'] : []),
+      ...(isolate ? ['--isolate'] : []),
+    ]
     for (const id of selected) child([id, ...flags], false)
   }
 }
