@@ -10,6 +10,7 @@
  * the memory workloads' profiler (`profileMemory`: one run, RSS over time) at the end.
  */
 import { Readable, Transform, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 
 /** One thing to measure: `run` processes `items` items once and throws if the result is wrong. */
 export interface BenchCase {
@@ -246,6 +247,25 @@ export function ackSink<T>(ack: (chunk: T) => void): Writable {
       callback()
     },
   })
+}
+
+/**
+ * Pipes `streams` (a source, then any stages) into an acking sink and checks that `n` items were
+ * acked: the run of every W1–W3 case. A chunk reaching the sink as an array (a batch) acks its length.
+ */
+export async function pipeAndAck(
+  label: string,
+  n: number,
+  streams: readonly [Readable, ...(Readable | Writable)[]],
+): Promise<void> {
+  let acked = 0
+  await pipeline([
+    ...streams,
+    ackSink((chunk: unknown) => {
+      acked += Array.isArray(chunk) ? chunk.length : 1
+    }),
+  ])
+  expectAcked(label, acked, n)
 }
 
 /** Throws unless `acked` equals `expected`: a run that lost or duplicated items is not a result. */

@@ -4,9 +4,8 @@
  * a hand-written Transform.
  */
 import { Transform } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { batch, concurrentMap, type Batch } from '../lib/index.js'
-import { ackSink, expectAcked, integers, rawIdentity, type Workload } from './harness.js'
+import { integers, pipeAndAck, rawIdentity, type Workload } from './harness.js'
 
 const BATCH_SIZE = 100
 
@@ -44,34 +43,19 @@ export function w2Batch(n = 1_000_000): Workload {
     baseline: {
       name: 'raw pipeline: identity → group(100) (baseline)',
       items: n,
-      async run() {
-        let acked = 0
-        const identity = rawIdentity()
-        const sink = ackSink((items: number[]) => {
-          for (const _item of items) acked++
-        })
-        await pipeline(integers(n), identity, groupInto<number>(BATCH_SIZE), sink)
-        expectAcked('w2 baseline', acked, n)
-      },
+      run: () => pipeAndAck('w2 baseline', n, [integers(n), rawIdentity(), groupInto<number>(BATCH_SIZE)]),
     },
     cases: [
       {
         name: 'concurrentMap → batch(100) → handleBatch',
         items: n,
-        async run() {
-          let acked = 0
-          const sink = ackSink((items: number[]) => {
-            for (const _item of items) acked++
-          })
-          await pipeline(
+        run: () =>
+          pipeAndAck('w2 streamway', n, [
             integers(n),
             concurrentMap((item: number) => item, { concurrency: 2 }),
             batch<number>({ size: BATCH_SIZE, timeoutMs: 1000 }),
             concurrentMap((done: Batch<number>) => done.items, { concurrency: 1 }),
-            sink,
-          )
-          expectAcked('w2 streamway', acked, n)
-        },
+          ]),
       },
     ],
   }

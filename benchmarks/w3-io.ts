@@ -6,11 +6,9 @@
  * loops awaiting the same timer, no streams) shows what Node's timers allow on their own, and
  * core's `Readable.prototype.map` at the same concurrency shows what a core stream stage allows.
  */
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { concurrentMap } from '../lib/index.js'
-import { ackSink, expectAcked, integers, type BenchCase, type Workload } from './harness.js'
+import { expectAcked, integers, pipeAndAck, type BenchCase, type Workload } from './harness.js'
 
 const DELAY_MS = 5
 const CONCURRENCY = 100
@@ -22,18 +20,11 @@ function streamway(n: number, ordered: boolean): BenchCase {
   return {
     name: `concurrentMap(io, c=${CONCURRENCY}, ordered: ${ordered})`,
     items: n,
-    async run() {
-      let acked = 0
-      const processors = concurrentMap(io, { concurrency: CONCURRENCY, ordered })
-      await pipeline(
+    run: () =>
+      pipeAndAck(`w3 ordered: ${ordered}`, n, [
         integers(n),
-        processors,
-        ackSink(() => {
-          acked++
-        }),
-      )
-      expectAcked(`w3 ordered: ${ordered}`, acked, n)
-    },
+        concurrentMap(io, { concurrency: CONCURRENCY, ordered }),
+      ]),
   }
 }
 
@@ -72,17 +63,10 @@ export function w3Io(n = 20_000): Workload {
       {
         name: `reference: core Readable.map(io, c=${CONCURRENCY})`,
         items: n,
-        async run() {
-          let acked = 0
-          const mapped: Readable = integers(n).map((item: number) => io(item), { concurrency: CONCURRENCY })
-          await pipeline(
-            mapped,
-            ackSink(() => {
-              acked++
-            }),
-          )
-          expectAcked('w3 Readable.map', acked, n)
-        },
+        run: () =>
+          pipeAndAck('w3 Readable.map', n, [
+            integers(n).map((item: number) => io(item), { concurrency: CONCURRENCY }),
+          ]),
       },
     ],
   }
