@@ -3,7 +3,14 @@ import FakeTimers from '@sinonjs/fake-timers'
 import fc from 'fast-check'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { batch, sizeLimit, type Batch, type Batcher, type BatchAccumulator } from '../../lib/index.js'
+import {
+  batch,
+  sizeLimit,
+  type Batch,
+  type Batcher,
+  type BatchAccumulator,
+  type BatchOptions,
+} from '../../lib/index.js'
 import { collector, countingSource, range, settle, stalledSink } from '../helpers.js'
 
 /** The longest delay `setTimeout` honours; a longer one fires after 1 ms. */
@@ -23,6 +30,16 @@ function batchesOf<T, K>(stream: Batcher<T, K>): Batch<T, K>[] {
   const batches: Batch<T, K>[] = []
   stream.on('data', (b: Batch<T, K>) => batches.push(b))
   return batches
+}
+
+/** Runs `items` through `batch(options)` to the end and returns every batch it emitted. */
+async function runBatch<T, K = unknown, A = unknown>(
+  items: Iterable<T>,
+  options: BatchOptions<T, K, A>,
+): Promise<Batch<T, K>[]> {
+  const sink = collector<Batch<T, K>>()
+  await pipeline(Readable.from(items), batch<T, K, A>(options), sink)
+  return sink.items
 }
 
 /** `[items, trigger]` of each batch, for compact comparisons. */
@@ -46,9 +63,8 @@ t.test('emits a batch as soon as size items arrived, with trigger size', async (
 })
 
 t.test('cuts a long input into full batches and flushes the rest at end with trigger end', async (t) => {
-  const sink = collector<Batch<number>>()
-  await pipeline(Readable.from(range(10)), batch<number>({ size: 4, timeoutMs: MAX_TIMEOUT }), sink)
-  t.same(shape(sink.items), [
+  const batches = await runBatch(range(10), { size: 4, timeoutMs: MAX_TIMEOUT })
+  t.same(shape(batches), [
     [[0, 1, 2, 3], 'size'],
     [[4, 5, 6, 7], 'size'],
     [[8, 9], 'end'],
@@ -202,19 +218,14 @@ t.test('runs an independent timer per key, each from its own first item', async 
 })
 
 t.test('flushes every open key at end of stream', async (t) => {
-  const sink = collector<Batch<Keyed, string>>()
   const items = [
     { k: 'x', v: 1 },
     { k: 'y', v: 2 },
     { k: 'x', v: 3 },
   ]
-  await pipeline(
-    Readable.from(items),
-    batch<Keyed, string>({ size: 5, timeoutMs: MAX_TIMEOUT, key: (item) => item.k }),
-    sink,
-  )
+  const batches = await runBatch(items, { size: 5, timeoutMs: MAX_TIMEOUT, key: (item: Keyed) => item.k })
   t.same(
-    sink.items.map((b) => [b.key, b.items.map((i) => i.v), b.trigger]),
+    batches.map((b) => [b.key, b.items.map((i) => i.v), b.trigger]),
     [
       ['x', [1, 3], 'end'],
       ['y', [2], 'end'],
@@ -237,13 +248,10 @@ t.test('never exceeds a sizeLimit cap and emits every item once, in order (prope
         ),
       async ([cap, sizes]) => {
         const items: Sized[] = sizes.map((size, id) => ({ id, size }))
-        const sink = collector<Batch<Sized>>()
-        await pipeline(
-          Readable.from(items),
-          batch<Sized>({ accumulator: sizeLimit(cap, (i: Sized) => i.size), timeoutMs: MAX_TIMEOUT }),
-          sink,
-        )
-        const batches = sink.items
+        const batches = await runBatch(items, {
+          accumulator: sizeLimit(cap, (i: Sized) => i.size),
+          timeoutMs: MAX_TIMEOUT,
+        })
         const total = (b: Batch<Sized>) => b.items.reduce((sum, i) => sum + i.size, 0)
         for (const b of batches) {
           if (b.items.length === 0) throw new Error('empty batch')
@@ -274,14 +282,12 @@ t.test('closes the batch after the item when the accumulator says emit after', a
     init: () => null,
     step: (item, acc) => ({ acc, emit: item.last === true ? 'after' : undefined }),
   }
-  const sink = collector<Batch<{ v: number; last?: boolean }>>()
-  await pipeline(
-    Readable.from([{ v: 1 }, { v: 2 }, { v: 3, last: true }, { v: 4, last: true }, { v: 5 }]),
-    batch({ accumulator, timeoutMs: MAX_TIMEOUT }),
-    sink,
-  )
+  const batches = await runBatch([{ v: 1 }, { v: 2 }, { v: 3, last: true }, { v: 4, last: true }, { v: 5 }], {
+    accumulator,
+    timeoutMs: MAX_TIMEOUT,
+  })
   t.same(
-    sink.items.map((b) => [b.items.map((i) => i.v), b.trigger]),
+    batches.map((b) => [b.items.map((i) => i.v), b.trigger]),
     [
       [[1, 2, 3], 'size'],
       [[4], 'size'],
@@ -291,13 +297,11 @@ t.test('closes the batch after the item when the accumulator says emit after', a
 })
 
 t.test('sizeLimit closes a batch that reaches the cap exactly, with the item in it', async (t) => {
-  const sink = collector<Batch<number>>()
-  await pipeline(
-    Readable.from([4, 6, 3, 7, 5]),
-    batch<number>({ accumulator: sizeLimit(10, (n: number) => n), timeoutMs: MAX_TIMEOUT }),
-    sink,
-  )
-  t.same(shape(sink.items), [
+  const batches = await runBatch([4, 6, 3, 7, 5], {
+    accumulator: sizeLimit(10, (n: number) => n),
+    timeoutMs: MAX_TIMEOUT,
+  })
+  t.same(shape(batches), [
     [[4, 6], 'size'],
     [[3, 7], 'size'],
     [[5], 'end'],
@@ -305,13 +309,12 @@ t.test('sizeLimit closes a batch that reaches the cap exactly, with the item in 
 })
 
 t.test('also caps the count with size when an accumulator is given', async (t) => {
-  const sink = collector<Batch<number>>()
-  await pipeline(
-    Readable.from([1, 1, 1, 5, 1]),
-    batch<number>({ size: 2, accumulator: sizeLimit(6, (n: number) => n), timeoutMs: MAX_TIMEOUT }),
-    sink,
-  )
-  t.same(shape(sink.items), [
+  const batches = await runBatch([1, 1, 1, 5, 1], {
+    size: 2,
+    accumulator: sizeLimit(6, (n: number) => n),
+    timeoutMs: MAX_TIMEOUT,
+  })
+  t.same(shape(batches), [
     [[1, 1], 'size'],
     [[1, 5], 'size'],
     [[1], 'end'],
