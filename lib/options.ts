@@ -70,7 +70,8 @@ export function parseOptions<S extends z.ZodType>(
   if (result.success) return Object.freeze(result.data)
   const issue = result.error.issues[0]
   if (issue === undefined) throw new InvalidOptionError(prefix, `\`${prefix}\` is invalid`, input)
-  const base = [prefix, ...issue.path.map(String)].join('.')
+  // An empty prefix names options by their own path (`processors.default.concurrency`).
+  const base = [prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.') || 'options'
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0] ?? ''
     const path = `${base}.${key}`

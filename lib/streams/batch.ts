@@ -15,44 +15,18 @@
  * Hot path: one array push per item, one timer per batch (never per item); without `key`, no map
  * lookup.
  */
-import { Duplex } from 'node:stream'
 import { z } from 'zod'
-import { BatchItemTooLargeError, toError } from '../errors.js'
+import {
+  BatchingDuplex,
+  type Batch,
+  type BatchAccumulator,
+  type BatchRules,
+  type BatchStep,
+  type BatchTrigger,
+} from '../internal/batch-builder.js'
 import { finiteNumber, func, integer, parseOptions, type ResolvedOptions } from '../options.js'
 
-/** Why a batch was emitted. */
-export type BatchTrigger = 'size' | 'timeout' | 'flush' | 'end'
-
-/** A batch as `batch` emits it. */
-export interface Batch<T, K = unknown> {
-  /** The items, in arrival order. */
-  items: T[]
-  /** The key the items share (`undefined` without a `key` option). */
-  key: K | undefined
-  /** Why the batch was emitted: it filled up, its timer fired, `flush()` was called, or the input ended. */
-  trigger: BatchTrigger
-}
-
-/** What an accumulator's `step` returns: the new accumulator and whether to close the batch. */
-export interface BatchStep<A> {
-  /**
-   * `'before'`: close the open batch without this item, then start a new one with it (the item is
-   * stepped again against `init()`). `'after'`: add the item, then close the batch.
-   */
-  emit?: 'before' | 'after' | undefined
-  acc: A
-}
-
-/**
- * A custom size rule, in the spirit of Broadway's `batch_size: {init_acc, fun}`. Because it can
- * close a batch *before* the item that would overflow it, a cap it enforces is never exceeded.
- */
-export interface BatchAccumulator<T, A = unknown> {
-  /** The accumulator of a new, empty batch. */
-  init(): A
-  /** Folds one item into the accumulator and says whether to close the batch. */
-  step(item: T, acc: A): BatchStep<A>
-}
+export type { Batch, BatchAccumulator, BatchStep, BatchTrigger }
 
 /** Schema of `batch`'s options; the docs table and the type come from it. */
 export const batchOptionsSchema = z.strictObject({
@@ -93,147 +67,40 @@ export type BatchOptions<T = unknown, K = unknown, A = unknown> = Omit<
   accumulator?: BatchAccumulator<T, A>
 }
 
-type Callback = (error?: Error | null) => void
-
-class OpenBatch<T, K, A> {
-  readonly items: T[] = []
-  timer: NodeJS.Timeout | null = null
-  constructor(
-    readonly key: K | undefined,
-    public acc: A,
-  ) {}
-}
-
 /** The stream `batch` returns; see `batch`. */
-export class Batcher<T, K = unknown, A = unknown> extends Duplex {
+export class Batcher<T, K = unknown, A = unknown> extends BatchingDuplex<T, T, K, A> {
   /** The validated options, frozen. */
   readonly options: ResolvedOptions<typeof batchOptionsSchema>
-  readonly #size: number
-  readonly #timeoutMs: number
-  readonly #keyOf: ((item: T) => K) | undefined
-  readonly #accumulator: BatchAccumulator<T, A> | undefined
-  /** The open batch when there is no `key` option. */
-  #single: OpenBatch<T, K, A> | null = null
-  /** Open batches by key, when there is a `key` option. */
-  readonly #open = new Map<K, OpenBatch<T, K, A>>()
-  #writeCallback: Callback | null = null
-  /** `_read` was called and nothing was pushed since: a full readable side must not hold a write. */
-  #readRequested = false
 
   constructor(options?: BatchOptions<T, K, A>) {
     const resolved = parseOptions(batchOptionsSchema, options)
-    super({
-      objectMode: true,
-      highWaterMark: resolved.highWaterMark,
-    })
+    const accumulator = resolved.accumulator as BatchAccumulator<T, A> | undefined
+    const rules: BatchRules<T, K, A> = {
+      size: resolved.size ?? (accumulator === undefined ? 100 : Infinity),
+      timeoutMs: resolved.timeoutMs,
+      keyOf: resolved.key as ((item: T) => K) | undefined,
+      accumulator,
+    }
+    super(rules, resolved.highWaterMark)
     this.options = resolved
-    this.#accumulator = resolved.accumulator as BatchAccumulator<T, A> | undefined
-    this.#size = resolved.size ?? (this.#accumulator === undefined ? 100 : Infinity)
-    this.#timeoutMs = resolved.timeoutMs
-    this.#keyOf = resolved.key as ((item: T) => K) | undefined
   }
 
   /** Number of batches open now (one per key with items waiting). */
   get openBatches(): number {
-    return this.#keyOf === undefined ? (this.#single === null ? 0 : 1) : this.#open.size
+    return this.builder.openBatches
   }
 
   /** Emits every open batch now, with trigger `'flush'`. */
   flush(): void {
-    this.#emitAll('flush')
+    this.builder.flushAll('flush')
   }
 
-  override _write(item: T, _encoding: BufferEncoding, callback: Callback): void {
-    try {
-      this.#add(item)
-    } catch (error) {
-      callback(toError(error))
-      return
-    }
-    if (this.#readRequested || this.readableLength < this.readableHighWaterMark) callback()
-    else this.#writeCallback = callback
+  protected accept(item: T): void {
+    this.builder.add(item)
   }
 
-  override _read(): void {
-    this.#readRequested = true
-    const callback = this.#writeCallback
-    if (callback !== null) {
-      this.#writeCallback = null
-      callback()
-    }
-  }
-
-  override _final(callback: Callback): void {
-    this.#emitAll('end')
-    this.push(null)
-    callback()
-  }
-
-  override _destroy(error: Error | null, callback: Callback): void {
-    if (this.#single?.timer != null) clearTimeout(this.#single.timer)
-    for (const open of this.#open.values()) if (open.timer !== null) clearTimeout(open.timer)
-    this.#single = null
-    this.#open.clear()
-    callback(error)
-  }
-
-  #add(item: T): void {
-    const keyOf = this.#keyOf
-    const key = keyOf === undefined ? undefined : keyOf(item)
-    let open = keyOf === undefined ? this.#single : (this.#open.get(key as K) ?? null)
-    open ??= this.#openBatch(key)
-    const accumulator = this.#accumulator
-    let close = false
-    if (accumulator !== undefined) {
-      let step = accumulator.step(item, open.acc)
-      if (step.emit === 'before') {
-        if (open.items.length === 0) throw new BatchItemTooLargeError(item)
-        this.#emit(open, 'size')
-        open = this.#openBatch(key)
-        step = accumulator.step(item, open.acc)
-        if (step.emit === 'before') throw new BatchItemTooLargeError(item)
-      }
-      open.acc = step.acc
-      close = step.emit === 'after'
-    }
-    const items = open.items
-    items.push(item)
-    if (close || items.length >= this.#size) this.#emit(open, 'size')
-    else if (items.length === 1 && this.#timeoutMs !== Infinity) {
-      const batch = open
-      open.timer = setTimeout(() => {
-        batch.timer = null
-        this.#emit(batch, 'timeout')
-      }, this.#timeoutMs)
-    }
-  }
-
-  #openBatch(key: K | undefined): OpenBatch<T, K, A> {
-    const open = new OpenBatch<T, K, A>(
-      key,
-      this.#accumulator === undefined ? (undefined as A) : this.#accumulator.init(),
-    )
-    if (this.#keyOf === undefined) this.#single = open
-    else this.#open.set(key as K, open)
-    return open
-  }
-
-  #emit(open: OpenBatch<T, K, A>, trigger: BatchTrigger): void {
-    if (open.timer !== null) {
-      clearTimeout(open.timer)
-      open.timer = null
-    }
-    if (this.#keyOf === undefined) this.#single = null
-    else this.#open.delete(open.key as K)
-    if (open.items.length === 0) return
-    const batch: Batch<T, K> = { items: open.items, key: open.key, trigger }
-    this.#readRequested = false
-    this.push(batch)
-  }
-
-  #emitAll(trigger: BatchTrigger): void {
-    if (this.#single !== null) this.#emit(this.#single, trigger)
-    for (const open of [...this.#open.values()]) this.#emit(open, trigger)
+  protected wrapBatch(batch: Batch<T, K>): Batch<T, K> {
+    return batch
   }
 }
 

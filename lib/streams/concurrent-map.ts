@@ -18,6 +18,7 @@ import { Duplex } from 'node:stream'
 import { z } from 'zod'
 import { AbortError, toError } from '../errors.js'
 import { Fifo } from '../internal/fifo.js'
+import { isThenable } from '../internal/thenable.js'
 import {
   abortSignal,
   assertFunction,
@@ -230,14 +231,6 @@ export class ConcurrentMap<I, O> extends Duplex {
       callback()
     }
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  )
 }
 
 /**

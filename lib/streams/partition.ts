@@ -10,15 +10,15 @@
  * the price of losing nothing and holding bounded memory; give a lane more `highWaterMark` to ride
  * out short stalls, and choose keys that spread the load.
  */
-import { Readable, Writable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { z } from 'zod'
 import {
   InvalidOptionError,
   InvalidPartitionKeyError,
   PrematureCloseError,
   describeValue,
-  toError,
 } from '../errors.js'
+import { LaneRouter } from '../internal/lane-router.js'
 import { assertFunction, integer, parseOptions, type ResolvedOptions } from '../options.js'
 
 /** Schema of `partitionBy`'s options; the docs table and the type come from it. */
@@ -29,8 +29,6 @@ export const partitionByOptionsSchema = z.strictObject({
 
 /** Options of `partitionBy`. */
 export type PartitionByOptions = z.input<typeof partitionByOptionsSchema>
-
-type Callback = (error?: Error | null) => void
 
 /**
  * The lane a key goes to among `partitions`: safe integers (and bigints) by modulo, strings,
@@ -49,7 +47,7 @@ export function partitionOf(key: unknown, partitions: number): number {
 }
 
 /** `partitionOf` without the check of `partitions`, for the router's hot path. */
-function laneOf(key: unknown, partitions: number): number {
+export function laneOf(key: unknown, partitions: number): number {
   if (typeof key === 'number' && Number.isSafeInteger(key))
     return ((key % partitions) + partitions) % partitions
   if (typeof key === 'bigint') {
@@ -70,86 +68,24 @@ function fnv1a(text: string): number {
   return hash >>> 0
 }
 
-/** One lane of a `PartitionRouter`: a Readable fed by the router. */
-class Lane<T> extends Readable {
-  constructor(
-    private readonly router: PartitionRouter<T>,
-    highWaterMark: number,
-  ) {
-    super({ objectMode: true, highWaterMark })
-  }
-
-  override _read(): void {
-    this.router.laneWantsMore(this)
-  }
-
-  override _destroy(error: Error | null, callback: Callback): void {
-    // A lane torn down before it ended tears down the router, so the writer does not wait forever.
-    if (error !== null) this.router.destroy(error)
-    else if (!this.readableEnded)
-      this.router.destroy(new PrematureCloseError('A partition lane was destroyed before it ended'))
-    callback(error)
-  }
-}
-
 /** The Writable `partitionBy` returns; its `lanes` are the routed Readables. */
-export class PartitionRouter<T> extends Writable {
+export class PartitionRouter<T> extends LaneRouter<T> {
   /** The validated options, frozen. */
   readonly options: ResolvedOptions<typeof partitionByOptionsSchema>
-  /** One Readable per partition; lane `i` receives the items whose key maps to `i`. */
-  readonly lanes: readonly Readable[]
   readonly #keyOf: (item: T) => unknown
   readonly #partitions: number
-  #blockedLane: Lane<T> | null = null
-  #writeCallback: Callback | null = null
 
   constructor(keyOf: (item: T) => unknown, options: PartitionByOptions) {
     assertFunction(keyOf, 'keyOf')
     const resolved = parseOptions(partitionByOptionsSchema, options)
-    super({ objectMode: true, highWaterMark: resolved.highWaterMark })
+    super(resolved.partitions, resolved.highWaterMark)
     this.options = resolved
     this.#keyOf = keyOf
     this.#partitions = resolved.partitions
-    this.lanes = Array.from({ length: resolved.partitions }, () => new Lane<T>(this, resolved.highWaterMark))
   }
 
-  override _write(item: T, _encoding: BufferEncoding, callback: Callback): void {
-    let lane: Lane<T>
-    try {
-      lane = this.lanes[laneOf(this.#keyOf(item), this.#partitions)] as Lane<T>
-    } catch (error) {
-      callback(toError(error))
-      return
-    }
-    if (lane.push(item)) callback()
-    else {
-      this.#blockedLane = lane
-      this.#writeCallback = callback
-    }
-  }
-
-  override _final(callback: Callback): void {
-    for (const lane of this.lanes) lane.push(null)
-    callback()
-  }
-
-  override _destroy(error: Error | null, callback: Callback): void {
-    // After a clean finish the lanes have their end and may still hold items: leave them to drain.
-    // Torn down before that, the lanes can never end, so they fail too.
-    if (error !== null || !this.writableFinished) {
-      const reason = error ?? new PrematureCloseError('The partition router was destroyed before it finished')
-      for (const lane of this.lanes) if (!lane.destroyed) lane.destroy(reason)
-    }
-    callback(error)
-  }
-
-  /** @internal A lane was read below its high-water mark. */
-  laneWantsMore(lane: Lane<T>): void {
-    if (lane !== this.#blockedLane) return
-    const callback = this.#writeCallback
-    this.#blockedLane = null
-    this.#writeCallback = null
-    callback?.()
+  protected route(item: T): void {
+    this.pushTo(laneOf(this.#keyOf(item), this.#partitions), item)
   }
 }
 

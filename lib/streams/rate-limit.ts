@@ -116,13 +116,22 @@ export class RateLimiter {
 
   /** Takes one token now if the window has one left. */
   tryTake(): boolean {
+    return this.takeUpTo(1) === 1
+  }
+
+  /**
+   * Takes up to `n` tokens now, fewer when the window has fewer left, none while others wait;
+   * returns how many were taken. Lets a stage that moves arrays pay for a whole array at once.
+   */
+  takeUpTo(n: number): number {
     if (this.#remaining === 0 || this.#waiters.length > 0) {
       this.#roll(Date.now())
       // Items already waiting go first, so no stream starves another.
-      if (this.#remaining === 0 || this.#waiters.length > 0) return false
+      if (this.#remaining === 0 || this.#waiters.length > 0) return 0
     }
-    this.#remaining--
-    return true
+    const taken = n < this.#remaining ? n : this.#remaining
+    this.#remaining -= taken
+    return taken
   }
 
   /**
