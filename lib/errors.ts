@@ -31,7 +31,12 @@ export class InvalidOptionError extends StreamwayError {
   /** The rejected value, as given. */
   readonly value: unknown
 
-  constructor(path: string, message: string, value?: unknown, options?: StreamwayErrorOptions) {
+  constructor(
+    path = 'options',
+    message = 'Invalid option',
+    value?: unknown,
+    options?: StreamwayErrorOptions,
+  ) {
     super(message, options)
     this.name = 'InvalidOptionError'
     this.path = path
@@ -96,6 +101,104 @@ export class PrematureCloseError extends StreamwayError {
   }
 }
 
+/**
+ * A pipeline callback returned something the engine cannot use: `handleMessage` a non-message,
+ * `prepareMessages` a list of another length, `handleBatch` a non-array, `producer.transform` a
+ * non-message. The messages concerned fail with this reason; the pipeline goes on.
+ */
+export class InvalidHandlerResultError extends StreamwayError {
+  override readonly code = 'SW_ERR_INVALID_HANDLER_RESULT'
+  /** The callback at fault. */
+  readonly callback: string
+  /** What it returned. */
+  readonly result: unknown
+
+  constructor(
+    callback = 'a callback',
+    expected = 'a usable value',
+    result?: unknown,
+    options?: StreamwayErrorOptions,
+  ) {
+    super(`\`${callback}\` must return ${expected}, got ${describeValue(result)}`, options)
+    this.name = 'InvalidHandlerResultError'
+    this.callback = callback
+    this.result = result
+  }
+}
+
+/** A message was sent (`putBatcher`) to a batcher the pipeline does not have; it fails with this reason. */
+export class UnknownBatcherError extends StreamwayError {
+  override readonly code = 'SW_ERR_UNKNOWN_BATCHER'
+  /** The batcher asked for. */
+  readonly batcher: string
+
+  constructor(batcher = '', known: readonly string[] = [], options?: StreamwayErrorOptions) {
+    super(
+      `No batcher named ${describeValue(batcher)}; this pipeline has ${known.length === 0 ? 'none' : known.map((k) => JSON.stringify(k)).join(', ')}`,
+      options,
+    )
+    this.name = 'UnknownBatcherError'
+    this.batcher = batcher
+  }
+}
+
+/** `handleBatch` did not return a message of its batch; the message fails with this reason (never lost). */
+export class MissingFromBatchError extends StreamwayError {
+  override readonly code = 'SW_ERR_MISSING_FROM_BATCH'
+
+  constructor(batcher = 'default', options?: StreamwayErrorOptions) {
+    super(`\`handleBatch\` of batcher ${JSON.stringify(batcher)} did not return this message`, options)
+    this.name = 'MissingFromBatchError'
+  }
+}
+
+/** A pipeline method was called in a state that does not allow it (e.g. `testMessage` before `start()`). */
+export class PipelineStateError extends StreamwayError {
+  override readonly code = 'SW_ERR_PIPELINE_STATE'
+
+  constructor(message = 'The pipeline is not in a state that allows this', options?: StreamwayErrorOptions) {
+    super(message, options)
+    this.name = 'PipelineStateError'
+  }
+}
+
+/** `getRateLimiting` / `updateRateLimiting` on a pipeline built without `rateLimiting`. */
+export class RateLimitingDisabledError extends StreamwayError {
+  override readonly code = 'SW_ERR_RATE_LIMITING_DISABLED'
+
+  constructor(pipeline = 'pipeline', options?: StreamwayErrorOptions) {
+    super(`Pipeline ${JSON.stringify(pipeline)} has no \`rateLimiting\` option`, options)
+    this.name = 'RateLimitingDisabledError'
+  }
+}
+
+/**
+ * Producers crashed more than `producer.maxRestarts` times within `producer.restartWindowMs` (or a
+ * producer that cannot be restarted crashed): the pipeline drains what it holds and stops. `cause`
+ * is the last crash.
+ */
+export class ProducerRestartsExhaustedError extends StreamwayError {
+  override readonly code = 'SW_ERR_PRODUCER_RESTARTS_EXHAUSTED'
+
+  constructor(
+    message = 'Producers crashed more often than the pipeline allows',
+    options?: StreamwayErrorOptions,
+  ) {
+    super(message, options)
+    this.name = 'ProducerRestartsExhaustedError'
+  }
+}
+
+/** `stop()` ran past `shutdownTimeoutMs`: the stages are torn down with this error and what was in them stays unacked. */
+export class ShutdownTimeoutError extends StreamwayError {
+  override readonly code = 'SW_ERR_SHUTDOWN_TIMEOUT'
+
+  constructor(timeoutMs = 0, options?: StreamwayErrorOptions) {
+    super(`The pipeline did not drain within shutdownTimeoutMs (${String(timeoutMs)} ms)`, options)
+    this.name = 'ShutdownTimeoutError'
+  }
+}
+
 /** Every error class streamway exports, keyed by code. Kept for docs and tests. */
 export const errorCodes = {
   SW_ERR: StreamwayError,
@@ -104,6 +207,13 @@ export const errorCodes = {
   SW_ERR_BATCH_ITEM_TOO_LARGE: BatchItemTooLargeError,
   SW_ERR_INVALID_PARTITION_KEY: InvalidPartitionKeyError,
   SW_ERR_PREMATURE_CLOSE: PrematureCloseError,
+  SW_ERR_INVALID_HANDLER_RESULT: InvalidHandlerResultError,
+  SW_ERR_UNKNOWN_BATCHER: UnknownBatcherError,
+  SW_ERR_MISSING_FROM_BATCH: MissingFromBatchError,
+  SW_ERR_PIPELINE_STATE: PipelineStateError,
+  SW_ERR_RATE_LIMITING_DISABLED: RateLimitingDisabledError,
+  SW_ERR_PRODUCER_RESTARTS_EXHAUSTED: ProducerRestartsExhaustedError,
+  SW_ERR_SHUTDOWN_TIMEOUT: ShutdownTimeoutError,
 } as const
 
 /**

@@ -9,6 +9,13 @@ export {
   BatchItemTooLargeError,
   InvalidPartitionKeyError,
   PrematureCloseError,
+  InvalidHandlerResultError,
+  UnknownBatcherError,
+  MissingFromBatchError,
+  PipelineStateError,
+  RateLimitingDisabledError,
+  ProducerRestartsExhaustedError,
+  ShutdownTimeoutError,
   errorCodes,
   type StreamwayErrorOptions,
 } from './errors.js'
@@ -45,3 +52,29 @@ export {
   type RateLimitState,
   type RateLimitStreamOptions,
 } from './streams/rate-limit.js'
+export {
+  Message,
+  noopAcknowledger,
+  type Acknowledger,
+  type MessageStatus,
+  type OkStatus,
+  type FailedStatus,
+  type BatchMode,
+  type MessageInit,
+} from './message.js'
+export {
+  Pipeline,
+  type PipelineOptions,
+  type PipelineState,
+  type StopReason,
+  type StopReport,
+  type TestResult,
+  type TestOptions,
+  type Topology,
+} from './pipeline/pipeline.js'
+export type { BatchInfo } from './pipeline/batcher-stage.js'
+export type { MetricsSnapshot } from './pipeline/metrics.js'
+export { DummyProducer, type Producer, type ProducerSource } from './pipeline/producer.js'
+export { stopOnSignals, type StopOnSignalsOptions } from './pipeline/signals.js'
+export { channelNames, logEvents } from './pipeline/telemetry.js'
+export { redactPaths, type Logger } from './logger.js'

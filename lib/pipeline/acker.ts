@@ -1,0 +1,181 @@
+/**
+ * The end of a message's way: `handleFailed` on the failed ones, then one `ack(successful, failed)`
+ * call per acknowledger of the group, then the counters. Runs inside the last stage a message goes
+ * through (a processor without batchers, a batch processor with them), as Broadway acks in its
+ * processors and batch processors.
+ */
+import { toError } from '../errors.js'
+import { isThenable } from '../internal/thenable.js'
+import type { Logger } from '../logger.js'
+import { reasonLabel, type Acknowledger, type Message } from '../message.js'
+import type { PipelineMetrics } from './metrics.js'
+import { channels, logEvents } from './telemetry.js'
+
+/** What the acker needs from its pipeline. */
+export interface AckerRuntime {
+  readonly name: string
+  readonly context: unknown
+  readonly logger: Logger
+  readonly metrics: PipelineMetrics
+  readonly handleFailed: ((messages: Message[], context: unknown) => unknown) | undefined
+}
+
+/** See the module comment. */
+export class Acker {
+  readonly #rt: AckerRuntime
+
+  constructor(runtime: AckerRuntime) {
+    this.#rt = runtime
+  }
+
+  /**
+   * Finishes a group: `handleFailed(failed)` first (if it throws, the messages are still acked as
+   * failed), then the acks. Returns a promise only when a callback did.
+   */
+  finish(stage: string, successful: Message[], failed: Message[]): void | Promise<void> {
+    const handleFailed = this.#rt.handleFailed
+    if (failed.length === 0 || handleFailed === undefined) return this.#ack(stage, successful, failed)
+    let result: unknown
+    try {
+      result = handleFailed(failed, this.#rt.context)
+    } catch (error) {
+      this.#handleFailedThrew(stage, failed, error)
+      return this.#ack(stage, successful, failed)
+    }
+    if (!isThenable(result)) return this.#ack(stage, successful, handledFailed(failed, result))
+    return Promise.resolve(result).then(
+      (handled) => this.#ack(stage, successful, handledFailed(failed, handled)),
+      (error: unknown) => {
+        this.#handleFailedThrew(stage, failed, error)
+        return this.#ack(stage, successful, failed)
+      },
+    )
+  }
+
+  #handleFailedThrew(stage: string, failed: Message[], error: unknown): void {
+    this.#rt.logger.error(
+      { event: logEvents.handleFailedThrew, stage, messages: failed.length, err: toError(error) },
+      '`handleFailed` threw; the messages are acked as failed',
+    )
+  }
+
+  #ack(stage: string, successful: Message[], failed: Message[]): void | Promise<void> {
+    this.#count(stage, successful, failed)
+    const first = successful[0] ?? failed[0]
+    if (first === undefined) return
+    const acknowledger = first.acknowledger
+    let pending: Promise<void>[] | undefined
+    if (sameAcknowledger(acknowledger, successful) && sameAcknowledger(acknowledger, failed)) {
+      pending = this.#call(acknowledger, successful, failed, pending)
+    } else {
+      for (const [ackr, group] of groupByAcknowledger(successful, failed))
+        pending = this.#call(ackr, group.successful, group.failed, pending)
+    }
+    if (channels.ack.hasSubscribers)
+      channels.ack.publish({ pipeline: this.#rt.name, stage, successful, failed })
+    if (pending === undefined) return
+    return Promise.all(pending).then(noop)
+  }
+
+  #call(
+    acknowledger: Acknowledger,
+    successful: Message[],
+    failed: Message[],
+    pending: Promise<void>[] | undefined,
+  ): Promise<void>[] | undefined {
+    try {
+      const result = acknowledger.ack(successful, failed)
+      if (!isThenable(result)) return pending
+      const promise = Promise.resolve(result).then(noop, (error: unknown) => {
+        this.#ackThrew(successful.length + failed.length, error)
+      })
+      return pending === undefined ? [promise] : (pending.push(promise), pending)
+    } catch (error) {
+      this.#ackThrew(successful.length + failed.length, error)
+      return pending
+    }
+  }
+
+  #ackThrew(messages: number, error: unknown): void {
+    this.#rt.logger.error(
+      { event: logEvents.ackThrew, messages, err: toError(error) },
+      'An acknowledger threw; its messages count as acked',
+    )
+  }
+
+  #count(stage: string, successful: Message[], failed: Message[]): void {
+    const metrics = this.#rt.metrics
+    metrics.successful += successful.length
+    metrics.failed += failed.length
+    const now = performance.now()
+    recordLatency(metrics, now, successful)
+    recordLatency(metrics, now, failed)
+    if (failed.length === 0) return
+    const reasons = new Map<string, number>()
+    let firstError: unknown
+    for (const message of failed) {
+      const reason = message.status.kind === 'failed' ? message.status.reason : undefined
+      const label = reasonLabel(reason)
+      metrics.countFailure(label)
+      reasons.set(label, (reasons.get(label) ?? 0) + 1)
+      firstError ??= reason
+    }
+    this.#rt.logger.warn(
+      {
+        event: logEvents.messageFailed,
+        stage,
+        messages: failed.length,
+        reasons: Object.fromEntries(reasons),
+        err: firstError instanceof Error ? firstError : undefined,
+      },
+      'Messages failed',
+    )
+  }
+}
+
+/** `handleFailed`'s return when it is the same number of messages, else the messages it was given. */
+function handledFailed(failed: Message[], result: unknown): Message[] {
+  return Array.isArray(result) && result.length === failed.length ? (result as Message[]) : failed
+}
+
+function sameAcknowledger(acknowledger: Acknowledger, messages: Message[]): boolean {
+  for (const message of messages) if (message.acknowledger !== acknowledger) return false
+  return true
+}
+
+function groupByAcknowledger(
+  successful: Message[],
+  failed: Message[],
+): Map<Acknowledger, { successful: Message[]; failed: Message[] }> {
+  const groups = new Map<Acknowledger, { successful: Message[]; failed: Message[] }>()
+  const groupOf = (acknowledger: Acknowledger) => {
+    let group = groups.get(acknowledger)
+    if (group === undefined) {
+      group = { successful: [], failed: [] }
+      groups.set(acknowledger, group)
+    }
+    return group
+  }
+  for (const message of successful) groupOf(message.acknowledger).successful.push(message)
+  for (const message of failed) groupOf(message.acknowledger).failed.push(message)
+  return groups
+}
+
+/** Records each message's latency; runs of messages that entered together are recorded at once. */
+function recordLatency(metrics: PipelineMetrics, now: number, messages: Message[]): void {
+  let run = 0
+  let enteredAt = 0
+  for (const message of messages) {
+    if (message.enteredAt === enteredAt) run++
+    else {
+      if (run > 0) metrics.latency.record(now - enteredAt, run)
+      enteredAt = message.enteredAt
+      run = 1
+    }
+  }
+  if (run > 0) metrics.latency.record(now - enteredAt, run)
+}
+
+function noop(): void {
+  // the acks are done
+}

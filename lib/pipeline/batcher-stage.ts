@@ -1,0 +1,113 @@
+/**
+ * The batcher stage: one per batcher lane (one per batcher, or one per partition of a partitioned
+ * batcher). It takes arrays of messages and builds batches per `message.batchKey` by the batcher's
+ * size (a count or an accumulator) and timeout. A message with `batchMode: 'flush'` has its batch
+ * emitted as soon as the array it came in is placed, as Broadway's batcher does.
+ *
+ * Buffer bound: `highWaterMark` arrays on the writable side, one open batch per batch key,
+ * `highWaterMark` batches on the readable side (see `BatchingDuplex`).
+ */
+import {
+  BatchingDuplex,
+  type Batch,
+  type BatchAccumulator,
+  type BatchTrigger,
+} from '../internal/batch-builder.js'
+import type { Message } from '../message.js'
+import type { BatcherCounters } from './metrics.js'
+import { channels } from './telemetry.js'
+
+/** What `handleBatch` receives besides the messages. Broadway's `BatchInfo`. */
+export interface BatchInfo {
+  /** The batcher's name. */
+  readonly batcher: string
+  /** The batch key the messages share. */
+  readonly batchKey: unknown
+  /** The batcher partition (0 unless the batcher is partitioned). */
+  readonly partition: number
+  /** Messages in the batch. */
+  readonly size: number
+  /** Why the batch was emitted: full (`size`), `timeout`, `flush` (a flush-mode message), or `end` (the input ended: shutdown). */
+  readonly trigger: BatchTrigger
+}
+
+/** A batch on its way to the batch processors. */
+export interface PendingBatch {
+  readonly messages: Message[]
+  readonly info: BatchInfo
+}
+
+/** Rules of one batcher lane. */
+export interface BatcherLaneOptions {
+  readonly pipeline: string
+  readonly batcher: string
+  readonly partition: number
+  readonly batchSize: number | BatchAccumulator<never>
+  readonly batchTimeoutMs: number
+  readonly highWaterMark: number
+  readonly counters: BatcherCounters
+}
+
+function batchKeyOf(message: Message): unknown {
+  return message.batchKey
+}
+
+/** See the module comment. */
+export class BatcherStage extends BatchingDuplex<Message[], Message, unknown, unknown> {
+  readonly #options: BatcherLaneOptions
+
+  constructor(options: BatcherLaneOptions) {
+    const size = options.batchSize
+    super(
+      {
+        size: typeof size === 'number' ? size : Infinity,
+        timeoutMs: options.batchTimeoutMs,
+        keyOf: batchKeyOf,
+        accumulator: typeof size === 'number' ? undefined : size,
+      },
+      options.highWaterMark,
+    )
+    this.#options = options
+  }
+
+  /** Messages in open batches now. */
+  get openMessages(): number {
+    return this.builder.openItems
+  }
+
+  protected accept(chunk: Message[]): void {
+    const o = this.#options
+    o.counters.inBatches += chunk.length
+    const traced = channels.batcherStart.hasSubscribers || channels.batcherStop.hasSubscribers
+    const t0 = traced ? performance.now() : 0
+    if (traced) channels.batcherStart.publish({ pipeline: o.pipeline, batcher: o.batcher, messages: chunk })
+    let flushKeys: unknown[] | undefined
+    for (const message of chunk) {
+      this.builder.add(message)
+      if (message.batchMode === 'flush') (flushKeys ??= []).push(message.batchKey)
+    }
+    if (flushKeys !== undefined) for (const key of flushKeys) this.builder.flushKey(key, 'flush')
+    if (traced)
+      channels.batcherStop.publish({
+        pipeline: o.pipeline,
+        batcher: o.batcher,
+        messages: chunk,
+        duration: performance.now() - t0,
+      })
+  }
+
+  protected wrapBatch(batch: Batch<Message>): PendingBatch {
+    const o = this.#options
+    const size = batch.items.length
+    const counters = o.counters
+    counters.inBatches -= size
+    counters.batches++
+    counters.messages += size
+    if (size > counters.maxSize) counters.maxSize = size
+    counters.triggers[batch.trigger]++
+    return {
+      messages: batch.items,
+      info: { batcher: o.batcher, batchKey: batch.key, partition: o.partition, size, trigger: batch.trigger },
+    }
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * The processor stage's work on one array of messages (one processor's demand): `prepareMessages`,
+ * then `handleMessage` on each, with failures caught per message; then either the acks (no
+ * batchers) or the acks of the failed ones and the batcher lane of each successful one.
+ *
+ * Synchronous callbacks cost no promise: the stage goes async only from the first callback that
+ * returns a promise.
+ */
+import { InvalidHandlerResultError, UnknownBatcherError } from '../errors.js'
+import { isThenable } from '../internal/thenable.js'
+import { Message } from '../message.js'
+import { laneOf } from '../streams/partition.js'
+import type { Acker } from './acker.js'
+import type { PipelineMetrics } from './metrics.js'
+import { channels } from './telemetry.js'
+
+/** Where messages of one batcher go: its first lane, and how to pick among its lanes. */
+export interface BatcherRoute {
+  readonly name: string
+  readonly firstLane: number
+  readonly lanes: number
+  readonly partitionBy: ((message: Message) => unknown) | undefined
+}
+
+/** What a processor needs from its pipeline. */
+export interface ProcessorRuntime {
+  readonly name: string
+  readonly context: unknown
+  readonly metrics: PipelineMetrics
+  readonly acker: Acker
+  readonly handleMessage: (processor: string, message: Message, context: unknown) => unknown
+  readonly prepareMessages: ((messages: Message[], context: unknown) => unknown) | undefined
+  /** Batcher routes by name; `undefined` when the pipeline has no batchers. */
+  readonly batchers: ReadonlyMap<string, BatcherRoute> | undefined
+}
+
+const PROCESSOR = 'default'
+
+type Output = Message[] | null
+
+/** Builds the function the processors' `concurrentMap` calls on each array. */
+export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Output | Promise<Output> {
+  const context = rt.context
+  const handleMessage = rt.handleMessage
+  const prepareMessages = rt.prepareMessages
+
+  function processChunk(chunk: Message[]): Output | Promise<Output> {
+    rt.metrics.inProcessors += chunk.length
+    const startedAt =
+      channels.processorStart.hasSubscribers || channels.processorStop.hasSubscribers ? now() : 0
+    if (startedAt !== 0)
+      channels.processorStart.publish({ pipeline: rt.name, processor: PROCESSOR, messages: chunk })
+    if (prepareMessages === undefined) return handleFrom(chunk, chunk, 0, startedAt)
+    let prepared: unknown
+    try {
+      prepared = prepareMessages(chunk, context)
+    } catch (error) {
+      // Broadway: a throw in prepare_messages fails the whole group, and handle_message is not called.
+      for (const message of chunk) message.failed(error)
+      return settle(chunk, chunk, startedAt)
+    }
+    if (isThenable(prepared))
+      return Promise.resolve(prepared).then(
+        (value) => afterPrepare(chunk, value, startedAt),
+        (error: unknown) => {
+          for (const message of chunk) message.failed(error)
+          return settle(chunk, chunk, startedAt)
+        },
+      )
+    return afterPrepare(chunk, prepared, startedAt)
+  }
+
+  function afterPrepare(chunk: Message[], prepared: unknown, startedAt: number): Output | Promise<Output> {
+    if (!Array.isArray(prepared) || prepared.length !== chunk.length || !prepared.every(isMessage)) {
+      const error = new InvalidHandlerResultError(
+        'prepareMessages',
+        `an array of ${String(chunk.length)} messages`,
+        prepared,
+      )
+      for (const message of chunk) message.failed(error)
+      return settle(chunk, chunk, startedAt)
+    }
+    return handleFrom(chunk, prepared, 0, startedAt)
+  }
+
+  /** Handles `messages` from `start` on, synchronously until a callback returns a promise. */
+  function handleFrom(
+    chunk: Message[],
+    messages: Message[],
+    start: number,
+    startedAt: number,
+  ): Output | Promise<Output> {
+    const traced = channels.messageStart.hasSubscribers || channels.messageStop.hasSubscribers
+    for (let i = start; i < messages.length; i++) {
+      const message = messages[i] as Message
+      const t0 = traced ? beginMessage(message) : 0
+      let result: unknown
+      try {
+        result = handleMessage(PROCESSOR, message, context)
+      } catch (error) {
+        message.failed(error)
+        if (traced) endMessage(message, t0, error)
+        continue
+      }
+      if (isThenable(result)) return continueAsync(chunk, messages, i, result, t0, traced, startedAt)
+      messages[i] = returned(message, result)
+      if (traced) endMessage(message, t0, undefined)
+    }
+    return settle(chunk, messages, startedAt)
+  }
+
+  async function continueAsync(
+    chunk: Message[],
+    messages: Message[],
+    index: number,
+    pending: PromiseLike<unknown>,
+    t0: number,
+    traced: boolean,
+    startedAt: number,
+  ): Promise<Output> {
+    await settleOne(messages, index, pending, t0, traced)
+    for (let i = index + 1; i < messages.length; i++) {
+      const message = messages[i] as Message
+      const t = traced ? beginMessage(message) : 0
+      let result: unknown
+      try {
+        result = handleMessage(PROCESSOR, message, context)
+      } catch (error) {
+        message.failed(error)
+        if (traced) endMessage(message, t, error)
+        continue
+      }
+      if (isThenable(result)) await settleOne(messages, i, result, t, traced)
+      else {
+        messages[i] = returned(message, result)
+        if (traced) endMessage(message, t, undefined)
+      }
+    }
+    return settle(chunk, messages, startedAt)
+  }
+
+  async function settleOne(
+    messages: Message[],
+    i: number,
+    pending: PromiseLike<unknown>,
+    t0: number,
+    traced: boolean,
+  ): Promise<void> {
+    const message = messages[i] as Message
+    try {
+      messages[i] = returned(message, await pending)
+      if (traced) endMessage(message, t0, undefined)
+    } catch (error) {
+      message.failed(error)
+      if (traced) endMessage(message, t0, error)
+    }
+  }
+
+  function beginMessage(message: Message): number {
+    channels.messageStart.publish({ pipeline: rt.name, processor: PROCESSOR, message })
+    return now()
+  }
+
+  function endMessage(message: Message, t0: number, error: unknown): void {
+    const duration = now() - t0
+    if (error === undefined)
+      channels.messageStop.publish({ pipeline: rt.name, processor: PROCESSOR, message, duration })
+    else
+      channels.messageException.publish({ pipeline: rt.name, processor: PROCESSOR, message, error, duration })
+  }
+
+  /** Splits the handled messages, acks what ends here, and returns what goes on to the batchers. */
+  function settle(chunk: Message[], messages: Message[], startedAt: number): Output | Promise<Output> {
+    const successful: Message[] = []
+    const failed: Message[] = []
+    const routes = rt.batchers
+    for (const message of messages) {
+      if (message.status.kind === 'failed') failed.push(message)
+      else if (routes === undefined || route(routes, message)) successful.push(message)
+      else failed.push(message)
+    }
+    rt.metrics.inProcessors -= chunk.length
+    if (startedAt !== 0)
+      channels.processorStop.publish({
+        pipeline: rt.name,
+        processor: PROCESSOR,
+        messages,
+        successful: successful.length,
+        failed: failed.length,
+        duration: now() - startedAt,
+      })
+    const forward = routes === undefined || successful.length === 0 ? null : successful
+    const acked =
+      routes === undefined
+        ? rt.acker.finish('processor', successful, failed)
+        : failed.length > 0
+          ? rt.acker.finish('processor', [], failed)
+          : undefined
+    if (acked === undefined) return forward
+    return acked.then(() => forward)
+  }
+
+  return processChunk
+}
+
+/** Picks the message's batcher lane (`message.lane`); fails the message and returns false if it has none. */
+function route(routes: ReadonlyMap<string, BatcherRoute>, message: Message): boolean {
+  const batcher = routes.get(message.batcher)
+  if (batcher === undefined) {
+    message.failed(new UnknownBatcherError(message.batcher, [...routes.keys()]))
+    return false
+  }
+  if (batcher.partitionBy === undefined) {
+    message.lane = batcher.firstLane
+    return true
+  }
+  try {
+    message.lane = batcher.firstLane + laneOf(batcher.partitionBy(message), batcher.lanes)
+    return true
+  } catch (error) {
+    message.failed(error)
+    return false
+  }
+}
+
+/** What `handleMessage` returned, as the message to carry on with. */
+function returned(message: Message, result: unknown): Message {
+  if (result === undefined || result === message) return message
+  if (result instanceof Message) return result as Message
+  return message.failed(new InvalidHandlerResultError('handleMessage', 'the message (or nothing)', result))
+}
+
+function isMessage(value: unknown): value is Message {
+  return value instanceof Message
+}
+
+function now(): number {
+  return performance.now()
+}

@@ -1,0 +1,37 @@
+/**
+ * `stopOnSignals`: wires SIGTERM and SIGINT to a pipeline's graceful `stop()`. The first signal
+ * stops the pipeline; the listeners go with it, so a second Ctrl-C gets Node's default (exit at
+ * once) for an operator who will not wait.
+ */
+import type { Pipeline, StopReport } from './pipeline.js'
+
+/** Options of `stopOnSignals`. */
+export interface StopOnSignalsOptions {
+  /** @default ['SIGTERM', 'SIGINT'] */
+  signals?: readonly NodeJS.Signals[]
+  /** Called with the report once the pipeline has stopped after a signal. */
+  onStopped?: (report: StopReport, signal: NodeJS.Signals) => void
+}
+
+/**
+ * Stops `pipeline` gracefully on the first of `signals`. Returns a function that removes the
+ * listeners (call it when the pipeline stops some other way).
+ * @example
+ * const remove = stopOnSignals(pipeline, { onStopped: (r) => { process.exitCode = r.unacked ? 1 : 0 } })
+ */
+export function stopOnSignals(
+  pipeline: Pipeline<never, never>,
+  options: StopOnSignalsOptions = {},
+): () => void {
+  const signals = options.signals ?? ['SIGTERM', 'SIGINT']
+  const remove = (): void => {
+    for (const signal of signals) process.off(signal, onSignal)
+  }
+  function onSignal(signal: NodeJS.Signals): void {
+    remove()
+    void pipeline.stop().then((report) => options.onStopped?.(report, signal))
+  }
+  for (const signal of signals) process.on(signal, onSignal)
+  void pipeline.done.then(remove)
+  return remove
+}
