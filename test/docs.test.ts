@@ -10,6 +10,13 @@ import {
   rateLimitStreamOptionsSchema,
   rateLimitUpdateSchema,
 } from '../lib/streams/rate-limit.js'
+import {
+  batcherOptionsSchema,
+  pipelineOptionsSchema,
+  processorOptionsSchema,
+  producerOptionsSchema,
+  rateLimitingOptionsSchema,
+} from '../lib/pipeline/options.js'
 
 /** Each docs page and the option schemas whose tables it must show. */
 const pages: [string, z.ZodObject[]][] = [
@@ -17,6 +24,16 @@ const pages: [string, z.ZodObject[]][] = [
   ['batch.md', [batchOptionsSchema]],
   ['partition-by.md', [partitionByOptionsSchema, mergeOptionsSchema]],
   ['rate-limit.md', [rateLimitOptionsSchema, rateLimitUpdateSchema, rateLimitStreamOptionsSchema]],
+  [
+    'pipeline.md',
+    [
+      pipelineOptionsSchema,
+      producerOptionsSchema,
+      processorOptionsSchema,
+      batcherOptionsSchema,
+      rateLimitingOptionsSchema,
+    ],
+  ],
 ]
 
 for (const [page, schemas] of pages) {

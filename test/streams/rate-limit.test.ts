@@ -482,3 +482,19 @@ t.test('whenAvailable runs waiters in arrival order as windows open, and a cance
   t.equal(clock.countTimers(), 0, 'no timer left once nobody waits')
   t.end()
 })
+
+t.test('takeUpTo takes what the window has left, none while others wait, and refills next window', (t) => {
+  const clock = fakeClock(t)
+  const limiter = rateLimit({ allowedMessages: 10, intervalMs: 1000 })
+  t.equal(limiter.takeUpTo(4), 4, 'takes all it asks for when the window has them')
+  t.equal(limiter.takeUpTo(20), 6, 'takes only what is left')
+  t.equal(limiter.takeUpTo(1), 0, 'a spent window gives nothing')
+  let served = false
+  limiter.whenAvailable(() => {
+    served = true
+  })
+  clock.tick(1000)
+  t.ok(served, 'the waiter got the first token of the next window')
+  t.equal(limiter.takeUpTo(100), 9, 'then the rest of that window')
+  t.end()
+})
