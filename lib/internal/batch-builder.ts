@@ -191,6 +191,12 @@ export abstract class BatchingDuplex<C, T, K, A> extends Duplex {
   /** What is pushed for a finished batch. */
   protected abstract wrapBatch(batch: Batch<T, K>): unknown
 
+  /** Pushes something other than a batch downstream (e.g. an item no batch can take). */
+  protected pushOther(unit: unknown): void {
+    this.#readRequested = false
+    this.push(unit)
+  }
+
   override _write(chunk: C, _encoding: BufferEncoding, callback: Callback): void {
     try {
       this.accept(chunk)

@@ -28,6 +28,10 @@ export function batchProcessorStage(
 ): (batch: PendingBatch) => null | Promise<null> {
   function processBatch(batch: PendingBatch): null | Promise<null> {
     const { messages, info } = batch
+    if (batch.rejected) {
+      const acked = rt.acker.finish('batcher', [], messages)
+      return acked === undefined ? null : acked.then(() => null)
+    }
     rt.counters.inBatchProcessors += messages.length
     const t0 =
       channels.batchProcessorStart.hasSubscribers || channels.batchProcessorStop.hasSubscribers

@@ -35,6 +35,8 @@ export interface BatchInfo {
 export interface PendingBatch {
   readonly messages: Message[]
   readonly info: BatchInfo
+  /** Messages the batcher could not place (failed already): they skip `handleBatch` and are acked failed. */
+  readonly rejected: boolean
 }
 
 /** Rules of one batcher lane. */
@@ -83,7 +85,13 @@ export class BatcherStage extends BatchingDuplex<Message[], Message, unknown, un
     if (traced) channels.batcherStart.publish({ pipeline: o.pipeline, batcher: o.batcher, messages: chunk })
     let flushKeys: unknown[] | undefined
     for (const message of chunk) {
-      this.builder.add(message)
+      try {
+        this.builder.add(message)
+      } catch (error) {
+        // A message over the accumulator's cap on its own (or whose size rule throws) fails alone.
+        this.#reject(message.failed(error))
+        continue
+      }
       if (message.batchMode === 'flush') (flushKeys ??= []).push(message.batchKey)
     }
     if (flushKeys !== undefined) for (const key of flushKeys) this.builder.flushKey(key, 'flush')
@@ -94,6 +102,19 @@ export class BatcherStage extends BatchingDuplex<Message[], Message, unknown, un
         messages: chunk,
         duration: performance.now() - t0,
       })
+  }
+
+  #reject(message: Message): void {
+    const o = this.#options
+    o.counters.inBatches--
+    const info: BatchInfo = {
+      batcher: o.batcher,
+      batchKey: message.batchKey,
+      partition: o.partition,
+      size: 1,
+      trigger: 'size',
+    }
+    this.pushOther({ messages: [message], info, rejected: true } satisfies PendingBatch)
   }
 
   protected wrapBatch(batch: Batch<Message>): PendingBatch {
@@ -108,6 +129,7 @@ export class BatcherStage extends BatchingDuplex<Message[], Message, unknown, un
     return {
       messages: batch.items,
       info: { batcher: o.batcher, batchKey: batch.key, partition: o.partition, size, trigger: batch.trigger },
+      rejected: false,
     }
   }
 }

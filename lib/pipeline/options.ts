@@ -92,8 +92,9 @@ export const pipelineOptionsSchema = z
       }),
     producer: producerOptionsSchema.meta({ description: 'Where messages come from.', default: 'required' }),
     processors: z
-      .strictObject({ default: processorOptionsSchema })
-      .meta({ description: 'The processors; only `default`, as in Broadway.', default: 'required' }),
+      .strictObject({ default: processorOptionsSchema.prefault({}) })
+      .prefault({})
+      .meta({ description: 'The processors; only `default`, as in Broadway.', default: '`{ default: {} }`' }),
     batchers: z
       .record(z.string(), batcherOptionsSchema)
       .optional()

@@ -53,8 +53,9 @@ export interface PipelineOptions<T = unknown, C = unknown> {
     /** @default 5000 */
     restartWindowMs?: number
   }
-  processors: {
-    default: {
+  /** @default { default: {} } */
+  processors?: {
+    default?: {
       /** Processors at once. @default CPUs × 2 */
       concurrency?: number
       /** Messages a processor takes at once. @default 10 */
