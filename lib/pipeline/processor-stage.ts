@@ -35,6 +35,8 @@ export interface ProcessorRuntime {
 }
 
 const PROCESSOR = 'default'
+/** What `call` returns when `handleMessage` threw. */
+const THREW = Symbol('threw')
 
 type Output = Message[] | null
 
@@ -94,14 +96,8 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
     for (let i = start; i < messages.length; i++) {
       const message = messages[i] as Message
       const t0 = traced ? beginMessage(message) : 0
-      let result: unknown
-      try {
-        result = handleMessage(PROCESSOR, message, context)
-      } catch (error) {
-        message.failed(error)
-        if (traced) endMessage(message, t0, error)
-        continue
-      }
+      const result = call(message, t0, traced)
+      if (result === THREW) continue
       if (isThenable(result)) return continueAsync(chunk, messages, i, result, t0, traced, startedAt)
       messages[i] = returned(message, result)
       if (traced) endMessage(message, t0, undefined)
@@ -122,14 +118,8 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
     for (let i = index + 1; i < messages.length; i++) {
       const message = messages[i] as Message
       const t = traced ? beginMessage(message) : 0
-      let result: unknown
-      try {
-        result = handleMessage(PROCESSOR, message, context)
-      } catch (error) {
-        message.failed(error)
-        if (traced) endMessage(message, t, error)
-        continue
-      }
+      const result = call(message, t, traced)
+      if (result === THREW) continue
       if (isThenable(result)) await settleOne(messages, i, result, t, traced)
       else {
         messages[i] = returned(message, result)
@@ -153,6 +143,17 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
     } catch (error) {
       message.failed(error)
       if (traced) endMessage(message, t0, error)
+    }
+  }
+
+  /** Calls `handleMessage`; a throw fails the message (ending its trace) and gives `THREW`. */
+  function call(message: Message, t0: number, traced: boolean): unknown {
+    try {
+      return handleMessage(PROCESSOR, message, context)
+    } catch (error) {
+      message.failed(error)
+      if (traced) endMessage(message, t0, error)
+      return THREW
     }
   }
 
