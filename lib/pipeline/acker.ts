@@ -42,9 +42,10 @@ export class Acker {
       this.#handleFailedThrew(stage, failed, error)
       return this.#ack(stage, successful, failed)
     }
-    if (!isThenable(result)) return this.#ack(stage, successful, handledFailed(failed, result))
+    // Messages are changed in place, so what handleFailed returns adds nothing: the given ones are acked.
+    if (!isThenable(result)) return this.#ack(stage, successful, failed)
     return Promise.resolve(result).then(
-      (handled) => this.#ack(stage, successful, handledFailed(failed, handled)),
+      () => this.#ack(stage, successful, failed),
       (error: unknown) => {
         this.#handleFailedThrew(stage, failed, error)
         return this.#ack(stage, successful, failed)
@@ -131,11 +132,6 @@ export class Acker {
       'Messages failed',
     )
   }
-}
-
-/** `handleFailed`'s return when it is the same number of messages, else the messages it was given. */
-function handledFailed(failed: Message[], result: unknown): Message[] {
-  return Array.isArray(result) && result.length === failed.length ? (result as Message[]) : failed
 }
 
 function sameAcknowledger(acknowledger: Acknowledger, messages: Message[]): boolean {

@@ -79,13 +79,13 @@ export interface PipelineOptions<T = unknown, C = unknown> {
   partitionBy?: (message: Message<T>) => unknown
   rateLimiting?: { allowedMessages: number; intervalMs: number }
   context?: C
-  /** Handles one message: returns it (or nothing, having changed it in place); a throw fails it. */
+  /** Handles one message: returns it, or nothing (change it in place); a throw fails it. */
   handleMessage: (
     processor: string,
     message: Message<T>,
     context: C,
   ) => Message<T> | undefined | PromiseLike<Message<T> | undefined>
-  /** Before `handleMessage`, on a processor's group of messages; must return as many messages. */
+  /** Before `handleMessage`, on a processor's group of messages; returns those messages (any order). */
   prepareMessages?: (messages: Message<T>[], context: C) => Message<T>[] | PromiseLike<Message<T>[]>
   /** Handles a batch; returns its messages (a missing one is acked failed); a throw fails the batch. */
   handleBatch?: (

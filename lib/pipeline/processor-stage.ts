@@ -73,10 +73,10 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
   }
 
   function afterPrepare(chunk: Message[], prepared: unknown, startedAt: number): Output | Promise<Output> {
-    if (!Array.isArray(prepared) || prepared.length !== chunk.length || !prepared.every(isMessage)) {
+    if (!sameMembers(chunk, prepared)) {
       const error = new InvalidHandlerResultError(
         'prepareMessages',
-        `an array of ${String(chunk.length)} messages`,
+        `the ${String(chunk.length)} messages it was given`,
         prepared,
       )
       for (const message of chunk) message.failed(error)
@@ -227,12 +227,19 @@ function route(routes: ReadonlyMap<string, BatcherRoute>, message: Message): boo
 /** What `handleMessage` returned, as the message to carry on with. */
 function returned(message: Message, result: unknown): Message {
   if (result === undefined || result === message) return message
-  if (result instanceof Message) return result as Message
-  return message.failed(new InvalidHandlerResultError('handleMessage', 'the message (or nothing)', result))
+  // Another Message would drop this one's acknowledger, and this message would never be acked.
+  return message.failed(
+    new InvalidHandlerResultError('handleMessage', 'the message it was given (or nothing)', result),
+  )
 }
 
-function isMessage(value: unknown): value is Message {
-  return value instanceof Message
+/** `prepared` holds exactly the messages of `chunk`, each once, in any order. */
+function sameMembers(chunk: Message[], prepared: unknown): prepared is Message[] {
+  if (prepared === chunk) return true
+  if (!Array.isArray(prepared) || prepared.length !== chunk.length) return false
+  const given = new Set<unknown>(chunk)
+  for (const message of prepared) if (!given.delete(message)) return false
+  return true
 }
 
 function now(): number {
