@@ -487,6 +487,25 @@ t.test(
   },
 )
 
+t.test(
+  'prepareMessages may reorder its messages, but returning other messages fails the group',
+  async (t) => {
+    const reordered = await startTestPipeline<number>(t, {
+      prepareMessages: (messages) => [...messages].reverse(),
+      handleMessage: (_, message) => message,
+    })
+    const ok = await reordered.testBatch([1, 2, 3])
+    t.same(ok.successful.map((m) => m.data).sort(), [1, 2, 3], 'a reordered group is handled')
+    const replaced = await startTestPipeline<number>(t, {
+      prepareMessages: (messages) => messages.map((m) => new Message(m.data)),
+      handleMessage: (_, message) => message,
+    })
+    const bad = await replaced.testBatch([1, 2])
+    t.equal(bad.failed.length, 2, 'new Message objects would lose the originals: the group fails')
+    t.match(reasonOf(bad.failed[0]!), { code: 'SW_ERR_INVALID_HANDLER_RESULT', callback: 'prepareMessages' })
+  },
+)
+
 t.test('handleMessage returning a non-message fails it with InvalidHandlerResultError', async (t) => {
   const p = await startTestPipeline<number>(t, {
     handleMessage: (_, message) => (message.data === 1 ? (42 as unknown as Message<number>) : undefined),
