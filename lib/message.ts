@@ -76,6 +76,11 @@ export class Message<T = unknown, M = Readonly<Record<string, unknown>>> {
   enteredAt = 0
   /** @internal The batcher lane chosen for the message by the processor stage. */
   lane = 0
+  /**
+   * @internal Failed before the processors (its event could not become a message, its partition
+   * key has no partition): the processors skip it and ack it failed with its first reason.
+   */
+  skipProcessing = false
 
   constructor(data: T, init?: MessageInit<M>) {
     this.data = data

@@ -71,10 +71,11 @@ export function parseOptions<S extends z.ZodType>(
   const issue = result.error.issues[0]
   if (issue === undefined) throw new InvalidOptionError(prefix, `\`${prefix}\` is invalid`, input)
   // An empty prefix names options by their own path (`processors.default.concurrency`).
-  const base = [prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.') || 'options'
+  const parent = [prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.')
+  const base = parent || 'options'
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0] ?? ''
-    const path = `${base}.${key}`
+    const path = parent === '' ? key : `${parent}.${key}`
     const instead = renamed[key]
     const hint = instead === undefined ? '' : `; use \`${instead}\` instead`
     return fail(path, `\`${path}\` is not an option${hint}`, valueAt(input, [...issue.path, key]))

@@ -121,12 +121,17 @@ export class Intake extends Readable {
     try {
       const message = transform(event)
       if (message instanceof Message) return message as Message
-      return new Message(event).failed(
-        new InvalidHandlerResultError('producer.transform', 'a Message', message),
-      )
+      return rejected(event, new InvalidHandlerResultError('producer.transform', 'a Message', message))
     } catch (error) {
       // A bad event is a failed message, not a failed pipeline.
-      return new Message(event).failed(error)
+      return rejected(event, error)
     }
   }
+}
+
+/** A message for an event that could not become one: failed, and skipped by the processors. */
+function rejected(event: unknown, reason: unknown): Message {
+  const message = new Message(event).failed(reason)
+  message.skipProcessing = true
+  return message
 }

@@ -544,12 +544,12 @@ export class Pipeline<T = unknown, C = unknown> {
   }
 }
 
-/** The processor lane of a message; a key that has no lane fails the message, which goes to lane 0. */
+/** The processor lane of a message; a key that has no lane fails the message (skipped by the processors). */
 function partitionLane(keyOf: (message: Message) => unknown, message: Message, lanes: number): number {
   try {
     return laneOf(keyOf(message), lanes)
   } catch (error) {
-    message.failed(error)
+    message.failed(error).skipProcessing = true
     return 0
   }
 }

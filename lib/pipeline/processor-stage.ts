@@ -52,35 +52,41 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
       channels.processorStart.hasSubscribers || channels.processorStop.hasSubscribers ? now() : 0
     if (startedAt !== 0)
       channels.processorStart.publish({ pipeline: rt.name, processor: PROCESSOR, messages: chunk })
-    if (prepareMessages === undefined) return handleFrom(chunk, chunk, 0, startedAt)
+    const work = chunk.some(skipped) ? chunk.filter(notSkipped) : chunk
+    if (prepareMessages === undefined || work.length === 0) return handleFrom(chunk, work, 0, startedAt)
     let prepared: unknown
     try {
-      prepared = prepareMessages(chunk, context)
+      prepared = prepareMessages(work, context)
     } catch (error) {
       // Broadway: a throw in prepare_messages fails the whole group, and handle_message is not called.
-      for (const message of chunk) message.failed(error)
-      return settle(chunk, chunk, startedAt)
+      for (const message of work) message.failed(error)
+      return settle(chunk, startedAt)
     }
     if (isThenable(prepared))
       return Promise.resolve(prepared).then(
-        (value) => afterPrepare(chunk, value, startedAt),
+        (value) => afterPrepare(chunk, work, value, startedAt),
         (error: unknown) => {
-          for (const message of chunk) message.failed(error)
-          return settle(chunk, chunk, startedAt)
+          for (const message of work) message.failed(error)
+          return settle(chunk, startedAt)
         },
       )
-    return afterPrepare(chunk, prepared, startedAt)
+    return afterPrepare(chunk, work, prepared, startedAt)
   }
 
-  function afterPrepare(chunk: Message[], prepared: unknown, startedAt: number): Output | Promise<Output> {
-    if (!sameMembers(chunk, prepared)) {
+  function afterPrepare(
+    chunk: Message[],
+    work: Message[],
+    prepared: unknown,
+    startedAt: number,
+  ): Output | Promise<Output> {
+    if (!sameMembers(work, prepared)) {
       const error = new InvalidHandlerResultError(
         'prepareMessages',
-        `the ${String(chunk.length)} messages it was given`,
+        `the ${String(work.length)} messages it was given`,
         prepared,
       )
-      for (const message of chunk) message.failed(error)
-      return settle(chunk, chunk, startedAt)
+      for (const message of work) message.failed(error)
+      return settle(chunk, startedAt)
     }
     return handleFrom(chunk, prepared, 0, startedAt)
   }
@@ -99,10 +105,10 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
       const result = call(message, t0, traced)
       if (result === THREW) continue
       if (isThenable(result)) return continueAsync(chunk, messages, i, result, t0, traced, startedAt)
-      messages[i] = returned(message, result)
+      returned(message, result)
       if (traced) endMessage(message, t0, undefined)
     }
-    return settle(chunk, messages, startedAt)
+    return settle(chunk, startedAt)
   }
 
   async function continueAsync(
@@ -122,11 +128,11 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
       if (result === THREW) continue
       if (isThenable(result)) await settleOne(messages, i, result, t, traced)
       else {
-        messages[i] = returned(message, result)
+        returned(message, result)
         if (traced) endMessage(message, t, undefined)
       }
     }
-    return settle(chunk, messages, startedAt)
+    return settle(chunk, startedAt)
   }
 
   async function settleOne(
@@ -138,7 +144,7 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
   ): Promise<void> {
     const message = messages[i] as Message
     try {
-      messages[i] = returned(message, await pending)
+      returned(message, await pending)
       if (traced) endMessage(message, t0, undefined)
     } catch (error) {
       message.failed(error)
@@ -171,11 +177,12 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
   }
 
   /** Splits the handled messages, acks what ends here, and returns what goes on to the batchers. */
-  function settle(chunk: Message[], messages: Message[], startedAt: number): Output | Promise<Output> {
+  function settle(chunk: Message[], startedAt: number): Output | Promise<Output> {
     const successful: Message[] = []
     const failed: Message[] = []
     const routes = rt.batchers
-    for (const message of messages) {
+    // Handlers return the messages they were given, so the chunk holds every message, skipped ones too.
+    for (const message of chunk) {
       if (message.status.kind === 'failed') failed.push(message)
       else if (routes === undefined || route(routes, message)) successful.push(message)
       else failed.push(message)
@@ -185,7 +192,7 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
       channels.processorStop.publish({
         pipeline: rt.name,
         processor: PROCESSOR,
-        messages,
+        messages: chunk,
         successful: successful.length,
         failed: failed.length,
         duration: now() - startedAt,
@@ -224,13 +231,21 @@ function route(routes: ReadonlyMap<string, BatcherRoute>, message: Message): boo
   }
 }
 
-/** What `handleMessage` returned, as the message to carry on with. */
-function returned(message: Message, result: unknown): Message {
-  if (result === undefined || result === message) return message
+/** Checks what `handleMessage` returned: the message itself or nothing; else the message fails. */
+function returned(message: Message, result: unknown): void {
+  if (result === undefined || result === message) return
   // Another Message would drop this one's acknowledger, and this message would never be acked.
-  return message.failed(
+  message.failed(
     new InvalidHandlerResultError('handleMessage', 'the message it was given (or nothing)', result),
   )
+}
+
+function skipped(message: Message): boolean {
+  return message.skipProcessing
+}
+
+function notSkipped(message: Message): boolean {
+  return !message.skipProcessing
 }
 
 /** `prepared` holds exactly the messages of `chunk`, each once, in any order. */

@@ -24,14 +24,17 @@ export function stopOnSignals(
   options: StopOnSignalsOptions = {},
 ): () => void {
   const signals = options.signals ?? ['SIGTERM', 'SIGINT']
+  const listeners = signals.map((signal) => {
+    const onSignal = (): void => {
+      remove()
+      void pipeline.stop().then((report) => options.onStopped?.(report, signal))
+    }
+    return [signal, onSignal] as const
+  })
   const remove = (): void => {
-    for (const signal of signals) process.off(signal, onSignal)
+    for (const [signal, onSignal] of listeners) process.off(signal, onSignal)
   }
-  function onSignal(signal: NodeJS.Signals): void {
-    remove()
-    void pipeline.stop().then((report) => options.onStopped?.(report, signal))
-  }
-  for (const signal of signals) process.on(signal, onSignal)
+  for (const [signal, onSignal] of listeners) process.on(signal, onSignal)
   void pipeline.done.then(remove)
   return remove
 }
