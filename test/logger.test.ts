@@ -1,0 +1,40 @@
+import t from 'tap'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
+import { defaultLogger, isLogger, redactPaths } from '../lib/logger.js'
+
+t.test('the default logger is pino at level warn', (t) => {
+  const logger = defaultLogger()
+  t.equal(logger.level, 'warn')
+  t.ok(isLogger(logger))
+  t.end()
+})
+
+t.test('isLogger accepts a pino logger and rejects what lacks its methods', (t) => {
+  t.ok(isLogger(pino({ level: 'silent' })))
+  t.notOk(isLogger({ error() {}, warn() {} }))
+  t.notOk(isLogger(null))
+  t.notOk(isLogger('logger'))
+  t.end()
+})
+
+t.test('redactPaths hide auth headers, passwords and tokens at the top and one level down', (t) => {
+  const lines: string[] = []
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(chunk.toString())
+      callback()
+    },
+  })
+  const logger = pino({ redact: { paths: [...redactPaths], censor: '[redacted]' } }, sink)
+  logger.info({
+    headers: { authorization: 'Bearer top-secret', cookie: 'c=1' },
+    request: { headers: { authorization: 'Basic abc' } },
+    sasl: { password: 'hunter2' },
+    token: 'tok',
+  })
+  const text = lines.join('')
+  for (const secret of ['top-secret', 'c=1', 'Basic abc', 'hunter2', '"tok"']) t.notMatch(text, secret)
+  t.match(text, '[redacted]')
+  t.end()
+})
