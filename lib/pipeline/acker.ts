@@ -23,9 +23,20 @@ export interface AckerRuntime {
 /** See the module comment. */
 export class Acker {
   readonly #rt: AckerRuntime
+  #stopped = false
 
   constructor(runtime: AckerRuntime) {
     this.#rt = runtime
+  }
+
+  /** True once the stages were torn down: nothing is acked any more. */
+  get stopped(): boolean {
+    return this.#stopped
+  }
+
+  /** Stops acking: handlers still running after a teardown leave their messages unacked, as reported. */
+  stop(): void {
+    this.#stopped = true
   }
 
   /**
@@ -33,6 +44,7 @@ export class Acker {
    * failed), then the acks. Returns a promise only when a callback did.
    */
   finish(stage: string, successful: Message[], failed: Message[]): void | Promise<void> {
+    if (this.#stopped) return
     const handleFailed = this.#rt.handleFailed
     if (failed.length === 0 || handleFailed === undefined) return this.#ack(stage, successful, failed)
     let result: unknown
@@ -61,6 +73,7 @@ export class Acker {
   }
 
   #ack(stage: string, successful: Message[], failed: Message[]): void | Promise<void> {
+    if (this.#stopped) return // torn down while handleFailed ran
     this.#count(stage, successful, failed)
     const first = successful[0] ?? failed[0]
     if (first === undefined) return

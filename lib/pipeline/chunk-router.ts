@@ -11,10 +11,18 @@ import type { Message } from '../message.js'
 /** See the module comment. */
 export class ChunkRouter extends LaneRouter<Message[]> {
   readonly #laneFor: (message: Message) => number
+  readonly #maxChunk: number
 
-  constructor(lanes: number, highWaterMark: number, laneFor: (message: Message) => number) {
+  /** @param maxChunk most messages in one array a lane gets (a processor's `maxDemand`). */
+  constructor(
+    lanes: number,
+    highWaterMark: number,
+    laneFor: (message: Message) => number,
+    maxChunk = Infinity,
+  ) {
     super(lanes, highWaterMark)
     this.#laneFor = laneFor
+    this.#maxChunk = maxChunk
   }
 
   protected route(chunk: Message[]): void {
@@ -25,7 +33,7 @@ export class ChunkRouter extends LaneRouter<Message[]> {
     let i = 1
     while (i < chunk.length && laneFor(chunk[i] as Message) === lane) i++
     if (i === chunk.length) {
-      this.pushTo(lane, chunk)
+      this.#pushShare(lane, chunk)
       return
     }
     const shares: (Message[] | undefined)[] = []
@@ -39,7 +47,13 @@ export class ChunkRouter extends LaneRouter<Message[]> {
     }
     for (let l = 0; l < shares.length; l++) {
       const share = shares[l]
-      if (share !== undefined) this.pushTo(l, share)
+      if (share !== undefined) this.#pushShare(l, share)
     }
+  }
+
+  #pushShare(lane: number, share: Message[]): void {
+    const max = this.#maxChunk
+    if (share.length <= max) this.pushTo(lane, share)
+    else for (let at = 0; at < share.length; at += max) this.pushTo(lane, share.slice(at, at + max))
   }
 }

@@ -204,6 +204,10 @@ export class Pipeline<T = unknown, C = unknown> {
   #graphError: Error | undefined
   #timedOut = false
   #timer: NodeJS.Timeout | undefined
+  #endedByProducers = false
+  #acker: Acker | undefined
+  /** Rejects the test API calls still waiting when the pipeline stops. */
+  readonly #testWaiters = new Set<(error: Error) => void>()
 
   constructor(options: PipelineOptions<T, C>) {
     this.config = resolvePipelineOptions(options)
@@ -257,8 +261,10 @@ export class Pipeline<T = unknown, C = unknown> {
   async stop(): Promise<StopReport> {
     if (this.#state === 'idle')
       throw new PipelineStateError(`Pipeline ${JSON.stringify(this.name)} was not started`)
-    if (this.#starting !== undefined) await this.#starting.catch(() => undefined)
     this.#stopRequested = true
+    // Armed first: a start() that hangs (a producer factory that never settles) is bounded too.
+    this.#armShutdownTimer()
+    if (this.#starting !== undefined) await Promise.race([this.#starting.catch(() => undefined), this.done])
     this.#drain()
     return this.done
   }
@@ -282,7 +288,8 @@ export class Pipeline<T = unknown, C = unknown> {
         ),
       )
     const intake = this.#intake
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
+      this.#testWaiters.add(reject)
       const successful: Message<T>[] = []
       const failed: Message<T>[] = []
       let left = list.length
@@ -291,10 +298,17 @@ export class Pipeline<T = unknown, C = unknown> {
           for (const message of ok) successful.push(message as Message<T>)
           for (const message of bad) failed.push(message as Message<T>)
           left -= ok.length + bad.length
-          if (left === 0) resolve({ successful, failed })
+          if (left === 0) {
+            waiters.delete(reject)
+            resolve({ successful, failed })
+          }
         },
       }
-      if (left === 0) resolve({ successful, failed })
+      const waiters = this.#testWaiters
+      if (left === 0) {
+        waiters.delete(reject)
+        resolve({ successful, failed })
+      }
       const mode = options.batchMode ?? 'bulk'
       const metadata = options.metadata
       intake.inject(
@@ -367,6 +381,7 @@ export class Pipeline<T = unknown, C = unknown> {
       metrics,
       handleFailed: c.handleFailed as ((messages: Message[], context: unknown) => unknown) | undefined,
     })
+    this.#acker = acker
     const routes = this.#batcherRoutes()
     const head: Stage[] = [intake]
     if (this.#limiter !== undefined) head.push(rateStage(this.#limiter, hwm))
@@ -392,7 +407,12 @@ export class Pipeline<T = unknown, C = unknown> {
       })
       this.#segment([...head, processors, processorTail()])
     } else {
-      const router = new ChunkRouter(lanes, hwm, (message) => partitionLane(processorKey, message, lanes))
+      const router = new ChunkRouter(
+        lanes,
+        hwm,
+        (message) => partitionLane(processorKey, message, lanes),
+        processor.maxDemand,
+      )
       this.#segment([...head, router])
       const outputs = router.lanes.map((lane) => {
         const processors = concurrentMap(processChunk, { concurrency: 1, highWaterMark: hwm })
@@ -413,9 +433,11 @@ export class Pipeline<T = unknown, C = unknown> {
       metrics,
       onFatal: (error) => {
         this.#fatalError ??= error
+        this.#armShutdownTimer()
         this.#drain()
       },
       onAllEnded: () => {
+        if (!this.#stopRequested) this.#endedByProducers = true
         this.#drain()
       },
     })
@@ -501,34 +523,67 @@ export class Pipeline<T = unknown, C = unknown> {
     if (this.#state === 'running' || this.#state === 'starting') this.#state = 'draining'
     void this.#supervisor?.drain()
     this.#intake?.finish()
-    if (this.#stopRequested || this.#fatalError !== undefined) {
-      const timeoutMs = this.config.shutdownTimeoutMs
-      this.#timer = setTimeout(() => {
-        this.#timedOut = true
-        this.#logger.error(
-          { event: logEvents.shutdownTimedOut, timeoutMs, inFlight: this.#metrics.inFlight },
-          'The pipeline did not drain in time; tearing it down',
-        )
-        this.#teardown(new ShutdownTimeoutError(timeoutMs))
+  }
+
+  /** Bounds a stop (or a fatal drain) by `shutdownTimeoutMs`, once. */
+  #armShutdownTimer(): void {
+    if (this.#timer !== undefined || this.#state === 'stopped') return
+    const timeoutMs = this.config.shutdownTimeoutMs
+    this.#timer = setTimeout(() => {
+      this.#timedOut = true
+      this.#logger.error(
+        { event: logEvents.shutdownTimedOut, timeoutMs, inFlight: this.#metrics.inFlight },
+        'The pipeline did not drain in time; tearing it down',
+      )
+      this.#teardown(new ShutdownTimeoutError(timeoutMs))
+    }, timeoutMs)
+  }
+
+  /** The producers' `close` hooks, bounded by `shutdownTimeoutMs` too: a hook that hangs is logged and left. */
+  async #closeProducers(): Promise<void> {
+    const supervisor = this.#supervisor
+    if (supervisor === undefined) return
+    const timeoutMs = this.config.shutdownTimeoutMs
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => {
+        resolve(true)
       }, timeoutMs)
-    }
+    })
+    const late = await Promise.race([supervisor.close().then(() => false), timedOut])
+    clearTimeout(timer)
+    if (late)
+      this.#logger.error(
+        { event: logEvents.shutdownTimedOut, timeoutMs, hook: 'close' },
+        'A producer’s close did not finish in time',
+      )
   }
 
   #teardown(error: Error): void {
     this.#graphError ??= error
+    // Handlers still running when the stages go must not ack: their messages are reported unacked.
+    this.#acker?.stop()
+    if (this.#state === 'running' || this.#state === 'starting') this.#state = 'draining'
     for (const stream of this.#streams) if (!stream.destroyed) stream.destroy(error)
   }
 
   async #finished(): Promise<void> {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#draining = true
-    await this.#supervisor?.close()
+    await this.#closeProducers()
     running.delete(this.name)
+    for (const reject of this.#testWaiters)
+      reject(
+        new PipelineStateError(
+          `Pipeline ${JSON.stringify(this.name)} stopped before these messages were acked`,
+        ),
+      )
+    this.#testWaiters.clear()
     this.#state = 'stopped'
     const m = this.#metrics
     const error = this.#fatalError ?? (this.#timedOut ? undefined : this.#graphError)
     const report: StopReport = Object.freeze({
-      reason: error !== undefined ? 'failed' : this.#stopRequested ? 'stopped' : 'ended',
+      reason: error !== undefined ? 'failed' : this.#endedByProducers ? 'ended' : 'stopped',
       ...(error === undefined ? {} : { error }),
       timedOut: this.#timedOut,
       received: m.received,

@@ -122,6 +122,7 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
   ): Promise<Output> {
     await settleOne(messages, index, pending, t0, traced)
     for (let i = index + 1; i < messages.length; i++) {
+      if (rt.acker.stopped) break // torn down: the rest stays unacked, as reported
       const message = messages[i] as Message
       const t = traced ? beginMessage(message) : 0
       const result = call(message, t, traced)

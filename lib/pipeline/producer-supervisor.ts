@@ -4,7 +4,7 @@
  * factory), and calls their shutdown hooks: `prepareForDraining` when the pipeline stops taking
  * messages, `close` after the last ack.
  */
-import { Readable } from 'node:stream'
+import { Readable, finished } from 'node:stream'
 import { ProducerRestartsExhaustedError, toError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { Intake } from './intake.js'
@@ -43,6 +43,7 @@ export class ProducerSupervisor {
   #running = 0
   #launching = 0
   #draining = false
+  #closed = false
 
   constructor(options: SupervisorOptions) {
     this.#o = options
@@ -81,16 +82,17 @@ export class ProducerSupervisor {
   /** Calls `close` on every producer ever started, then destroys streams that are still open. */
   async close(): Promise<void> {
     this.#draining = true
-    await Promise.all(
-      this.#started.map(async (producer) => {
-        try {
-          await producer.close?.()
-        } catch (error) {
-          this.#hookThrew('close', error)
-        }
-        if (!producer.stream.destroyed) producer.stream.destroy()
-      }),
-    )
+    this.#closed = true
+    await Promise.all(this.#started.map((producer) => this.#closeOne(producer)))
+  }
+
+  async #closeOne(producer: Producer): Promise<void> {
+    try {
+      await producer.close?.()
+    } catch (error) {
+      this.#hookThrew('close', error)
+    }
+    if (!producer.stream.destroyed) producer.stream.destroy()
   }
 
   async #launch(slot: Slot): Promise<void> {
@@ -106,15 +108,20 @@ export class ProducerSupervisor {
       throw new TypeError('`producer.source` must give a Readable or a producer `{ stream }`')
     const producer = toProducer(made)
     this.#started.push(producer)
+    if (this.#closed) {
+      // Made after close() ran (a restart, or a slow factory during a failed start): close it now.
+      await this.#closeOne(producer)
+      return
+    }
     if (this.#draining) return
     slot.producer = producer
     this.#running++
     const stream = producer.stream
-    stream.once('error', (error: Error) => {
-      this.#crashed(slot, producer, error)
-    })
-    stream.once('end', () => {
-      this.#ended(slot, producer)
+    // finished() also reports a stream destroyed without an error (a premature close) and one that
+    // was over before it got here; its error listener stays, so a later error is not unhandled.
+    finished(stream, { writable: false }, (error) => {
+      if (error == null) this.#ended(slot, producer)
+      else this.#crashed(slot, producer, error)
     })
     this.#o.intake.attach(stream)
   }

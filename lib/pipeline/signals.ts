@@ -3,6 +3,7 @@
  * stops the pipeline; the listeners go with it, so a second Ctrl-C gets Node's default (exit at
  * once) for an operator who will not wait.
  */
+import { toError } from '../errors.js'
 import type { Pipeline, StopReport } from './pipeline.js'
 
 /** Options of `stopOnSignals`. */
@@ -27,7 +28,13 @@ export function stopOnSignals(
   const listeners = signals.map((signal) => {
     const onSignal = (): void => {
       remove()
-      void pipeline.stop().then((report) => options.onStopped?.(report, signal))
+      pipeline
+        .stop()
+        .then((report) => options.onStopped?.(report, signal))
+        .catch((error: unknown) => {
+          // A signal before start(), or an onStopped that threw: nothing to crash the process for.
+          process.emitWarning(toError(error))
+        })
     }
     return [signal, onSignal] as const
   })

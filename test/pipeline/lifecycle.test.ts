@@ -973,3 +973,146 @@ t.test(
     t.equal(pipeline.state, 'stopped')
   },
 )
+
+// ─── Regressions found in review ──────────────────────────────────────────────────────────────────
+
+t.test('stop() is bounded by shutdownTimeoutMs even after every producer has ended', async (t) => {
+  const pipeline = build<number>(t, 'stop-after-end', {
+    producer: { source: Readable.from([1]) },
+    processors: { default: { concurrency: 1 } },
+    shutdownTimeoutMs: 50,
+    handleMessage: () => new Promise<undefined>(() => undefined), // never settles
+  })
+  await pipeline.start()
+  await until(() => pipeline.metrics().inFlight.processors === 1)
+  const report = await pipeline.stop()
+  t.equal(report.timedOut, true)
+  t.equal(report.unacked, 1)
+})
+
+t.test('stop() during a start() whose producer factory hangs is bounded too', async (t) => {
+  const pipeline = build<number>(t, 'stop-hung-start', {
+    producer: { source: () => new Promise<Readable>(() => undefined) },
+    shutdownTimeoutMs: 50,
+    handleMessage: (_, message) => message,
+  })
+  void pipeline.start().catch(() => undefined)
+  const report = await pipeline.stop()
+  t.equal(pipeline.state, 'stopped')
+  t.equal(report.received, 0)
+})
+
+t.test('handlers still running at a shutdown timeout never ack afterwards', async (t) => {
+  const acks = recordingAcknowledger()
+  const stream = new Readable({ objectMode: true, read() {} })
+  stream.push(new Message(1, { acknowledger: acks.acknowledger }))
+  const release = deferred()
+  const pipeline = build<number>(t, 'no-late-ack', {
+    producer: { source: stream },
+    batchers: { default: { batchSize: 1 } },
+    shutdownTimeoutMs: 30,
+    handleMessage: (_, message) => message,
+    async handleBatch(_, messages) {
+      await release.promise
+      return messages
+    },
+  })
+  await pipeline.start()
+  await until(() => pipeline.metrics().inFlight.batchProcessors.default === 1)
+  const report = await pipeline.stop()
+  t.same([report.timedOut, report.unacked, report.successful], [true, 1, 0])
+  release.resolve()
+  await settle(10)
+  t.same(acks.successful, [], 'the late handleBatch result is not acked')
+  t.equal(pipeline.metrics().messages.successful, 0)
+})
+
+t.test('a test API call still waiting when the pipeline stops rejects with PipelineStateError', async (t) => {
+  const pipeline = build<number>(t, 'test-api-stop', {
+    producer: { source: new DummyProducer() },
+    shutdownTimeoutMs: 30,
+    handleMessage: () => new Promise<undefined>(() => undefined),
+  })
+  await pipeline.start()
+  const waiting = pipeline.testMessage(1)
+  await pipeline.stop()
+  await t.rejects(waiting, PipelineStateError)
+})
+
+t.test('a producer stream destroyed without an error counts as a crash, not a hang', async (t) => {
+  const stream = new Readable({ objectMode: true, read() {} })
+  const pipeline = build<number>(t, 'destroyed-producer', {
+    producer: { source: stream },
+    handleMessage: (_, message) => message,
+  })
+  await pipeline.start()
+  stream.destroy()
+  const report = await pipeline.done
+  t.equal(report.reason, 'failed')
+  t.equal(report.error?.name, 'ProducerRestartsExhaustedError')
+})
+
+t.test('a producer made after close() (a late restart) is closed at once', async (t) => {
+  const closed: number[] = []
+  const first = new Readable({ objectMode: true, read() {} })
+  const late = deferred<Readable>()
+  let calls = 0
+  const pipeline = build<number>(t, 'late-producer', {
+    producer: {
+      source: async () => {
+        const n = ++calls
+        const stream = n === 1 ? first : await late.promise
+        return { stream, close: () => void closed.push(n) }
+      },
+      maxRestarts: 5,
+    },
+    handleMessage: (_, message) => message,
+  })
+  await pipeline.start()
+  first.destroy(new Error('crash')) // the restart now waits on `late`
+  await until(() => calls === 2)
+  await pipeline.stop()
+  t.same(closed, [1], 'stop() closed the producer it had')
+  const second = new Readable({ objectMode: true, read() {} })
+  late.resolve(second)
+  await until(() => closed.length === 2)
+  t.same(closed, [1, 2], 'the late producer is closed as soon as it exists')
+  t.ok(second.destroyed, 'and its stream destroyed')
+})
+
+t.test('with partitionBy, a processor never gets more than maxDemand messages at once', async (t) => {
+  const groups: number[] = []
+  const pipeline = build<number>(t, 'partitioned-demand', {
+    producer: { source: Readable.from(range(64).map((i) => new Message(i))) },
+    processors: { default: { concurrency: 4, maxDemand: 2 } },
+    partitionBy: () => 'one key',
+    prepareMessages(messages) {
+      groups.push(messages.length)
+      return messages
+    },
+    handleMessage: (_, message) => message,
+  })
+  await pipeline.start()
+  const report = await pipeline.done
+  t.equal(report.successful, 64)
+  t.ok(
+    groups.every((n) => n <= 2),
+    `groups of at most 2: ${groups.join(',')}`,
+  )
+})
+
+t.test('stopOnSignals does not turn a failing stop() into an unhandled rejection', async (t) => {
+  const pipeline = build<number>(t, 'signal-before-start', {
+    producer: { source: new DummyProducer() },
+    handleMessage: (_, message) => message,
+  })
+  const warnings: Error[] = []
+  const onWarning = (warning: Error) => warnings.push(warning)
+  process.on('warning', onWarning)
+  t.teardown(() => process.off('warning', onWarning))
+  const remove = stopOnSignals(pipeline as unknown as Pipeline<never>)
+  t.teardown(remove)
+  process.emit('SIGTERM', 'SIGTERM')
+  await until(() => warnings.length > 0)
+  t.match(warnings[0], { code: 'SW_ERR_PIPELINE_STATE' })
+})
