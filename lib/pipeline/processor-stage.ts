@@ -111,6 +111,7 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
     return settle(chunk, startedAt)
   }
 
+  /** The rest of a group once a handler returned a promise: one `await` per async message. */
   async function continueAsync(
     chunk: Message[],
     messages: Message[],
@@ -120,36 +121,33 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
     traced: boolean,
     startedAt: number,
   ): Promise<Output> {
-    await settleOne(messages, index, pending, t0, traced)
-    for (let i = index + 1; i < messages.length; i++) {
-      if (rt.acker.stopped) break // torn down: the rest stays unacked, as reported
+    let i = index
+    let result = pending
+    let t = t0
+    for (;;) {
       const message = messages[i] as Message
-      const t = traced ? beginMessage(message) : 0
-      const result = call(message, t, traced)
-      if (result === THREW) continue
-      if (isThenable(result)) await settleOne(messages, i, result, t, traced)
-      else {
-        returned(message, result)
+      try {
+        returned(message, await result)
         if (traced) endMessage(message, t, undefined)
+      } catch (error) {
+        message.failed(error)
+        if (traced) endMessage(message, t, error)
       }
-    }
-    return settle(chunk, startedAt)
-  }
-
-  async function settleOne(
-    messages: Message[],
-    i: number,
-    pending: PromiseLike<unknown>,
-    t0: number,
-    traced: boolean,
-  ): Promise<void> {
-    const message = messages[i] as Message
-    try {
-      returned(message, await pending)
-      if (traced) endMessage(message, t0, undefined)
-    } catch (error) {
-      message.failed(error)
-      if (traced) endMessage(message, t0, error)
+      // Synchronously on to the next handler that returns a promise.
+      for (;;) {
+        // Torn down meanwhile: the rest stays unacked, as reported.
+        if (++i >= messages.length || rt.acker.stopped) return settle(chunk, startedAt)
+        const next = messages[i] as Message
+        t = traced ? beginMessage(next) : 0
+        const value = call(next, t, traced)
+        if (value === THREW) continue
+        if (isThenable(value)) {
+          result = value
+          break
+        }
+        returned(next, value)
+        if (traced) endMessage(next, t, undefined)
+      }
     }
   }
 
