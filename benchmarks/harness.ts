@@ -6,11 +6,14 @@
  * Cases run one after the other, baseline first, each as a block (see `measure` for why not
  * interleaved).
  *
- * The fixtures every workload shares (the integer source and the acking sink) live after that, and
- * the memory workloads' profiler (`profileMemory`: one run, RSS over time) at the end.
+ * The fixtures every workload shares (the integer source, the acking sink, and `pipelineRun` for the
+ * engine's cases) live after that, and the memory workloads' profiler (`profileMemory`: one run, RSS
+ * over time) at the end.
  */
 import { Readable, Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { pino } from 'pino'
+import { Message, Pipeline, type Acknowledger, type PipelineOptions } from '../lib/index.js'
 
 /** One thing to measure: `run` processes `items` items once and throws if the result is wrong. */
 export interface BenchCase {
@@ -271,6 +274,55 @@ export async function pipeAndAck(
 /** Throws unless `acked` equals `expected`: a run that lost or duplicated items is not a result. */
 export function expectAcked(name: string, acked: number, expected: number): void {
   if (acked !== expected) throw new Error(`${name}: acked ${acked} items, expected ${expected}`)
+}
+
+// The engine's cases: each run builds a `Pipeline`, starts it and awaits its end.
+
+/** A benchmark `Pipeline`'s options: all but those `pipelineRun` sets (name, producer, logger). */
+export type PipelineCase<T> = Omit<PipelineOptions<T>, 'name' | 'producer' | 'logger'>
+
+/** `handleMessage` of the engine's noop cases: the message, unchanged. */
+export const passMessage = <T>(_processor: string, message: Message<T>): Message<T> => message
+
+/** `handleBatch` of the engine's batch cases: every message of the batch, successful. */
+export const passBatch = <T>(_batcher: string, messages: Message<T>[]): Message<T>[] => messages
+
+const silentLogger = pino({ level: 'silent' })
+/** Pipeline names must be unique among running pipelines. */
+let pipelines = 0
+
+/**
+ * Runs `source` (`n` items) through a `Pipeline` with `options`, each item wrapped in a `Message`
+ * whose acknowledger counts; throws unless the pipeline ended on its own with exactly `n` messages
+ * acked successful (by the acknowledger and by the stop report) and none failed.
+ */
+export async function pipelineRun<T>(
+  label: string,
+  n: number,
+  source: Readable,
+  options: PipelineCase<T>,
+): Promise<void> {
+  let successful = 0
+  let failed = 0
+  const acknowledger: Acknowledger = {
+    ack(ok, bad) {
+      successful += ok.length
+      failed += bad.length
+    },
+  }
+  const engine = new Pipeline<T>({
+    ...options,
+    name: `bench ${label} #${pipelines++}`,
+    producer: { source, transform: (data: never) => new Message<T>(data, { acknowledger }) },
+    logger: silentLogger,
+  })
+  await engine.start()
+  const report = await engine.done
+  if (report.reason !== 'ended')
+    throw new Error(`${label}: the pipeline ${report.reason} instead of ending`, { cause: report.error })
+  expectAcked(label, successful, n)
+  if (failed !== 0 || report.successful !== n)
+    throw new Error(`${label}: ${failed} messages acked failed, report.successful = ${report.successful}`)
 }
 
 // Memory workloads (M1): each case runs once, in a process of its own, sampled for RSS throughout.

@@ -5,9 +5,12 @@
  *
  * streamway: `concurrentMap(identity, c=2)` → `batch({ size: 100, timeoutMs: 1000 })` →
  * `concurrentMap(1 ms sink, c=1)` → a counting Writable. Baseline: raw `Transform(identity)` →
- * hand-written group-by-100 `Transform` → a Writable taking 1 ms per batch.
+ * hand-written group-by-100 `Transform` → a Writable taking 1 ms per batch. The engine: a `Pipeline`
+ * with processors at concurrency 2 and one batcher of 100 (1000 ms, c=1) whose `handleBatch` waits
+ * 1 ms.
  *
- * The memory gate (peak RSS ≤ 100 MB, growth ≤ 20 MB) comes with a broken variant that must fail
+ * The memory gate (peak RSS ≤ 100 MB, growth ≤ 20 MB) holds for the primitives and the engine alike,
+ * and comes with a broken variant that must fail
  * it: the same topology with a slow stage that takes every batch at once and queues it, ignoring
  * backpressure. Every case runs once, in a process of its own (see `profileMemory`), so the broken
  * variant's memory cannot show in the others' figures.
@@ -16,7 +19,15 @@ import { Readable, Transform, Writable, type Duplex } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { batch, concurrentMap, type Batch } from '../lib/index.js'
-import { ackSink, expectAcked, rawIdentity, type MemoryProfile, type MemoryWorkload } from './harness.js'
+import {
+  ackSink,
+  expectAcked,
+  passMessage,
+  pipelineRun,
+  rawIdentity,
+  type MemoryProfile,
+  type MemoryWorkload,
+} from './harness.js'
 import { groupInto } from './w2-batch.js'
 
 const BATCH_SIZE = 100
@@ -163,31 +174,39 @@ function violations(profile: MemoryProfile): string[] {
 }
 
 /**
- * M1's gates on the profiles of [baseline, streamway, broken]: streamway must hold the memory gate,
- * and the broken variant must fail it on growth, or the gate proves nothing.
+ * M1's gates on the profiles of [baseline, streamway, Pipeline, broken]: the streamway primitives and
+ * the engine must each hold the memory gate, and the broken variant must fail it on growth, or the
+ * gate proves nothing.
  */
 function memoryGates(profiles: readonly MemoryProfile[]): string[] {
-  const [baseline, primitives, broken] = profiles
-  if (baseline === undefined || primitives === undefined || broken === undefined)
-    throw new Error(`m1: expected 3 profiles, got ${profiles.length}`)
+  const [baseline, primitives, engine, broken] = profiles
+  if (baseline === undefined || primitives === undefined || engine === undefined || broken === undefined)
+    throw new Error(`m1: expected 4 profiles, got ${profiles.length}`)
+  const items = (profile: MemoryProfile) =>
+    `${Math.round(profile.throughput).toLocaleString('en-US')} items/s`
   const lines = [
-    `throughput: streamway ${Math.round(primitives.throughput).toLocaleString('en-US')} items/s, ` +
-      `raw ${Math.round(baseline.throughput).toLocaleString('en-US')} items/s, ` +
-      `ratio ${(primitives.throughput / baseline.throughput).toFixed(2)}; ` +
-      `peak RSS streamway ${mb(primitives.peakRssMB)}, raw ${mb(baseline.peakRssMB)}`,
+    `throughput: streamway ${items(primitives)}, Pipeline ${items(engine)}, raw ${items(baseline)}, ` +
+      `ratios ${(primitives.throughput / baseline.throughput).toFixed(2)} / ` +
+      `${(engine.throughput / baseline.throughput).toFixed(2)}; peak RSS streamway ` +
+      `${mb(primitives.peakRssMB)}, Pipeline ${mb(engine.peakRssMB)}, raw ${mb(baseline.peakRssMB)}`,
   ]
   const failures: string[] = []
   const rawViolations = violations(baseline)
   lines.push(
     `memory gate (not enforced): raw baseline ${rawViolations.length === 0 ? 'within it' : `outside it: ${rawViolations.join(', ')}`}`,
   )
-  const found = violations(primitives)
-  if (found.length === 0) {
-    lines.push(
-      `memory gate: streamway ✓ (peak RSS ${mb(primitives.peakRssMB)} ≤ ${PEAK_RSS_LIMIT_MB} MB, ` +
-        `growth ${mb(primitives.growthMB)} ≤ ${GROWTH_LIMIT_MB} MB)`,
-    )
-  } else failures.push(`streamway failed the memory gate: ${found.join(', ')}`)
+  for (const [label, profile] of [
+    ['streamway', primitives],
+    ['Pipeline', engine],
+  ] as const) {
+    const found = violations(profile)
+    if (found.length === 0) {
+      lines.push(
+        `memory gate: ${label} ✓ (peak RSS ${mb(profile.peakRssMB)} ≤ ${PEAK_RSS_LIMIT_MB} MB, ` +
+          `growth ${mb(profile.growthMB)} ≤ ${GROWTH_LIMIT_MB} MB)`,
+      )
+    } else failures.push(`${label} failed the memory gate: ${found.join(', ')}`)
+  }
   if (broken.growthMB > GROWTH_LIMIT_MB) {
     lines.push(
       `memory gate: broken variant detected ✓ (growth ${mb(broken.growthMB)}, ` +
@@ -209,7 +228,7 @@ function memoryGates(profiles: readonly MemoryProfile[]): string[] {
 }
 
 /**
- * M1's cases: the raw pipeline as the baseline, the streamway primitives, and the broken variant
+ * M1's cases: the raw pipeline as the baseline, the streamway primitives, the engine, and the broken variant
  * (on `BROKEN_N` items: its queue must outgrow the gate, not the machine); plus the memory gates.
  * @param n items of the baseline and streamway runs. @default 10_000_000
  */
@@ -234,6 +253,22 @@ export function m1SlowSink(n = 10_000_000): MemoryWorkload {
           const acker = await streamway(n, emitted, slowSink)
           expectAcked('m1 streamway', acker.acked, n)
         },
+      },
+      {
+        name: 'Pipeline: processors c=2 → batcher(100) → 1 ms handleBatch',
+        items: n,
+        // pipelineRun checks that every message was acked once, successful (not their order: the
+        // processors are unordered at concurrency 2).
+        run: (emitted) =>
+          pipelineRun<Item>('m1 Pipeline', n, records(n, emitted), {
+            processors: { default: { concurrency: 2 } },
+            batchers: { default: { batchSize: BATCH_SIZE, batchTimeoutMs: 1000, concurrency: 1 } },
+            handleMessage: passMessage,
+            async handleBatch(_batcher, messages) {
+              await sleep(SINK_MS)
+              return messages
+            },
+          }),
       },
       {
         name: 'broken: … → batch(100) → unbounded queue → 1 ms sink',

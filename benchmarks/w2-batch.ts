@@ -5,7 +5,15 @@
  */
 import { Transform } from 'node:stream'
 import { batch, concurrentMap, type Batch } from '../lib/index.js'
-import { integers, pipeAndAck, rawIdentity, type Workload } from './harness.js'
+import {
+  integers,
+  passBatch,
+  passMessage,
+  pipeAndAck,
+  pipelineRun,
+  rawIdentity,
+  type Workload,
+} from './harness.js'
 
 const BATCH_SIZE = 100
 
@@ -33,7 +41,8 @@ export function groupInto<T>(size: number): Transform {
 
 /**
  * W2's cases: raw Readable → Transform(identity) → `groupInto(100)` → Writable as the baseline, and
- * `concurrentMap` (c=2) → `batch({ size: 100, timeoutMs: 1000 })` → `concurrentMap(handleBatch)` (c=1).
+ * `concurrentMap` (c=2) → `batch({ size: 100, timeoutMs: 1000 })` → `concurrentMap(handleBatch)` (c=1),
+ * and the engine: a `Pipeline` with processors at concurrency 2 and one batcher (100, 1000 ms, c=1).
  * @param n items per run. @default 1_000_000
  */
 export function w2Batch(n = 1_000_000): Workload {
@@ -56,6 +65,17 @@ export function w2Batch(n = 1_000_000): Workload {
             batch<number>({ size: BATCH_SIZE, timeoutMs: 1000 }),
             concurrentMap((done: Batch<number>) => done.items, { concurrency: 1 }),
           ]),
+      },
+      {
+        name: 'Pipeline(processors c=2, batcher 100 c=1)',
+        items: n,
+        run: () =>
+          pipelineRun('w2 Pipeline', n, integers(n), {
+            processors: { default: { concurrency: 2 } },
+            batchers: { default: { batchSize: BATCH_SIZE, batchTimeoutMs: 1000, concurrency: 1 } },
+            handleMessage: passMessage,
+            handleBatch: passBatch,
+          }),
       },
     ],
   }

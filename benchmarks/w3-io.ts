@@ -8,7 +8,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { concurrentMap } from '../lib/index.js'
-import { expectAcked, integers, pipeAndAck, type BenchCase, type Workload } from './harness.js'
+import type { Message } from '../lib/index.js'
+import { expectAcked, integers, pipeAndAck, pipelineRun, type BenchCase, type Workload } from './harness.js'
 
 const DELAY_MS = 5
 const CONCURRENCY = 100
@@ -29,8 +30,26 @@ function streamway(n: number, ordered: boolean): BenchCase {
 }
 
 /**
+ * The engine: a `Pipeline` whose `handleMessage` awaits the same timer, processors at concurrency
+ * 100. A processor takes `maxDemand` messages at once and handles them one after the other (as
+ * Broadway does), so with the default 10 a slow call delays the 9 behind it; `maxDemand` 1 does not.
+ */
+function engine(n: number, maxDemand: number): BenchCase {
+  return {
+    name: `Pipeline(io, processors c=${CONCURRENCY}, maxDemand ${maxDemand})`,
+    items: n,
+    run: () =>
+      pipelineRun(`w3 Pipeline maxDemand ${maxDemand}`, n, integers(n), {
+        processors: { default: { concurrency: CONCURRENCY, maxDemand } },
+        handleMessage: (_processor, message: Message<number>) => sleep(DELAY_MS, message),
+      }),
+  }
+}
+
+/**
  * W3's cases: the theoretical limit as the baseline, `concurrentMap` ordered and unordered, and the
- * two references (promise pool, core `Readable.map`).
+ * two references (promise pool, core `Readable.map`), and the engine at `maxDemand` 10 (its
+ * default) and 1.
  * @param n items per run. @default 20_000
  */
 export function w3Io(n = 20_000): Workload {
@@ -68,6 +87,8 @@ export function w3Io(n = 20_000): Workload {
             integers(n).map((item: number) => io(item), { concurrency: CONCURRENCY }),
           ]),
       },
+      engine(n, 10),
+      engine(n, 1),
     ],
   }
 }
