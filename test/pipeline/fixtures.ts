@@ -4,7 +4,7 @@
  * are started (and stopped at teardown) in one call.
  */
 import { Readable, Writable } from 'node:stream'
-import { pino, type Logger } from 'pino'
+import { pino, type Logger, type LoggerOptions } from 'pino'
 import {
   DummyProducer,
   Message,
@@ -13,15 +13,15 @@ import {
   type PipelineOptions,
   type StopReport,
 } from '../../lib/index.js'
+import { settle } from '../helpers.js'
 
 /** A pino logger that writes nothing. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' })
 }
 
-/** A pino logger at `level` whose lines are parsed into `lines`. */
-export function capturingLogger(level = 'warn'): { logger: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = []
+/** A pino logger (level `debug` unless `options` say otherwise) whose lines are parsed into `lines`. */
+export function loggerInto(lines: Record<string, unknown>[], options: LoggerOptions = {}): Logger {
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       for (const line of chunk.toString('utf8').split('\n'))
@@ -29,7 +29,13 @@ export function capturingLogger(level = 'warn'): { logger: Logger; lines: Record
       callback()
     },
   })
-  return { logger: pino({ level }, sink), lines }
+  return pino({ level: 'debug', ...options }, sink)
+}
+
+/** A pino logger at `level` whose lines are parsed into `lines`. */
+export function capturingLogger(level = 'warn'): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = []
+  return { logger: loggerInto(lines, { level }), lines }
 }
 
 let names = 0
@@ -184,4 +190,10 @@ export async function randomPause(random: () => number): Promise<void> {
     return
   }
   for (let i = Math.floor(r * 4); i > 0; i--) await new Promise<void>((resolve) => setImmediate(resolve))
+}
+
+/** Waits, one event-loop turn at a time, until `condition` holds (throws after `turns` turns). */
+export async function until(condition: () => boolean, turns = 2000): Promise<void> {
+  for (let i = 0; i < turns && !condition(); i++) await settle(1)
+  if (!condition()) throw new Error('the condition never held')
 }

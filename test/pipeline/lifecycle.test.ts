@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import FakeTimers from '@sinonjs/fake-timers'
-import { PassThrough, Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { pino } from 'pino'
 import {
   DummyProducer,
@@ -18,29 +18,9 @@ import {
   type StopReport,
 } from '../../lib/index.js'
 import { countingSource, range, settle } from '../helpers.js'
+import { deferred, loggerInto, uniqueName, until } from './fixtures.js'
 
 const silent = pino({ level: 'silent' })
-
-let serial = 0
-/** A pipeline name no other test uses. */
-function uniqueName(label: string): string {
-  return `lifecycle-${label}-${String(++serial)}`
-}
-
-/** A promise with its resolve function outside. */
-function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve: (value: T) => void = () => undefined
-  const promise = new Promise<T>((r) => {
-    resolve = r
-  })
-  return { promise, resolve }
-}
-
-/** Waits, one event-loop turn at a time, until `condition` holds (fails after `turns` turns). */
-async function until(condition: () => boolean, turns = 2000): Promise<void> {
-  for (let i = 0; i < turns && !condition(); i++) await settle(1)
-  if (!condition()) throw new Error('the condition never held')
-}
 
 /** An acknowledger that keeps the data of every message it is told about, and logs each call in `events`. */
 function recordingAcknowledger(events: string[] = []) {
@@ -81,7 +61,7 @@ function build<T>(
   label: string,
   options: Omit<PipelineOptions<T>, 'name' | 'logger'> & Partial<Pick<PipelineOptions<T>, 'name' | 'logger'>>,
 ): Pipeline<T> {
-  const pipeline = new Pipeline<T>({ name: uniqueName(label), logger: silent, ...options })
+  const pipeline = new Pipeline<T>({ name: uniqueName(`lifecycle-${label}`), logger: silent, ...options })
   t.teardown(async () => {
     if (pipeline.state !== 'idle' && pipeline.state !== 'stopped') await pipeline.stop()
   })
@@ -319,21 +299,6 @@ t.test(
   },
 )
 
-/** A pino logger writing JSON lines into `lines`. */
-function capturingLogger(lines: Record<string, unknown>[]) {
-  const out = new PassThrough()
-  let buffered = ''
-  out.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('utf8')
-    let nl
-    while ((nl = buffered.indexOf('\n')) !== -1) {
-      lines.push(JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>)
-      buffered = buffered.slice(nl + 1)
-    }
-  })
-  return pino({ level: 'debug' }, out)
-}
-
 /** A Readable that fails with `error` on the next turn. */
 function crashingStream(error: Error): Readable {
   const stream = new Readable({
@@ -353,7 +318,7 @@ t.test(
     const calls: number[] = []
     const handled: number[] = []
     const pipeline = build<number>(t, 'restart', {
-      logger: capturingLogger(lines),
+      logger: loggerInto(lines),
       producer: {
         source(index) {
           calls.push(index)

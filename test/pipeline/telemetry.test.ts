@@ -2,8 +2,8 @@ import t, { type Test } from 'tap'
 import FakeTimers from '@sinonjs/fake-timers'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
-import { PassThrough, Readable } from 'node:stream'
-import { pino, type Logger } from 'pino'
+import { Readable } from 'node:stream'
+import { pino } from 'pino'
 import {
   DummyProducer,
   Message,
@@ -14,31 +14,11 @@ import {
   type PipelineOptions,
 } from '../../lib/index.js'
 import { LatencyHistogram } from '../../lib/pipeline/metrics.js'
-import { range, settle } from '../helpers.js'
+import { range } from '../helpers.js'
+import { deferred, loggerInto, uniqueName, until } from './fixtures.js'
 
 const silent = pino({ level: 'silent' })
 const docs = readFileSync(new URL('../../docs/telemetry.md', import.meta.url), 'utf8')
-
-let serial = 0
-/** A pipeline name no other test uses. */
-function uniqueName(label: string): string {
-  return `telemetry-${label}-${String(++serial)}`
-}
-
-/** A promise with its resolve function outside. */
-function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve: (value: T) => void = () => undefined
-  const promise = new Promise<T>((r) => {
-    resolve = r
-  })
-  return { promise, resolve }
-}
-
-/** Waits, one event-loop turn at a time, until `condition` holds (fails after `turns` turns). */
-async function until(condition: () => boolean, turns = 2000): Promise<void> {
-  for (let i = 0; i < turns && !condition(); i++) await settle(1)
-  if (!condition()) throw new Error('the condition never held')
-}
 
 /** Builds a pipeline fed by the test API, with a silent logger and a unique name, stopped at the end. */
 function build<T>(
@@ -47,7 +27,7 @@ function build<T>(
   options: Omit<PipelineOptions<T>, 'name' | 'logger' | 'producer'> & Partial<PipelineOptions<T>>,
 ): Pipeline<T> {
   const pipeline = new Pipeline<T>({
-    name: uniqueName(label),
+    name: uniqueName(`telemetry-${label}`),
     logger: silent,
     producer: { source: new DummyProducer() },
     ...options,
@@ -56,21 +36,6 @@ function build<T>(
     if (pipeline.state !== 'idle' && pipeline.state !== 'stopped') await pipeline.stop()
   })
   return pipeline
-}
-
-/** A pino logger writing JSON lines into `lines`. */
-function capturingLogger(lines: Record<string, unknown>[], options: pino.LoggerOptions = {}): Logger {
-  const out = new PassThrough()
-  let buffered = ''
-  out.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('utf8')
-    let nl
-    while ((nl = buffered.indexOf('\n')) !== -1) {
-      lines.push(JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>)
-      buffered = buffered.slice(nl + 1)
-    }
-  })
-  return pino({ level: 'debug', ...options }, out)
 }
 
 type Event = { channel: string; payload: Record<string, unknown> }
@@ -357,7 +322,7 @@ t.test('metrics() counts batches per batcher with their sizes and triggers', asy
 t.test('failures are logged through the given logger as message_failed with their reasons', async (t) => {
   const lines: Record<string, unknown>[] = []
   const pipeline = build<number>(t, 'logs', {
-    logger: capturingLogger(lines),
+    logger: loggerInto(lines),
     processors: { default: { concurrency: 1 } },
     handleMessage(_, message) {
       if (message.data % 2 === 1) throw new RangeError('odd')
@@ -381,7 +346,7 @@ t.test('failures are logged through the given logger as message_failed with thei
 
 t.test('a pino logger built with redactPaths hides authorization headers', async (t) => {
   const lines: Record<string, unknown>[] = []
-  const logger = capturingLogger(lines, { redact: [...redactPaths] })
+  const logger = loggerInto(lines, { redact: [...redactPaths] })
   logger.warn({ headers: { authorization: 'Bearer secret' }, request: { headers: { cookie: 'id=1' } } })
   logger.warn({ password: 'hunter2', sasl: { password: 'p' }, token: 't' })
   await until(() => lines.length === 2)
@@ -395,7 +360,7 @@ t.test('a pino logger built with redactPaths hides authorization headers', async
 
 t.test('the engine logs through a child of the given logger, which keeps its redaction', async (t) => {
   const lines: Record<string, unknown>[] = []
-  const logger = capturingLogger(lines, { redact: { paths: [...redactPaths], censor: '[redacted]' } })
+  const logger = loggerInto(lines, { redact: { paths: [...redactPaths], censor: '[redacted]' } })
   const pipeline = build<number>(t, 'redact', {
     logger,
     processors: { default: { concurrency: 1 } },
