@@ -199,6 +199,53 @@ export class ShutdownTimeoutError extends StreamwayError {
   }
 }
 
+/**
+ * A record of a file source could not be parsed (an unclosed quote, a wrong column count, invalid
+ * encoding, a line that is not JSON). It is the reason of that record's failed message; the import
+ * goes on. `line` and `raw` say where and what.
+ */
+export class MalformedRecordError extends StreamwayError {
+  override readonly code = 'SW_ERR_MALFORMED_RECORD'
+  /** Line number (1-based) where the record starts. */
+  readonly line: number
+  /** The record's text as read (possibly cut short). */
+  readonly raw: string
+  /** The parser's own code for the fault (e.g. csv-parse's `CSV_QUOTE_NOT_CLOSED`), when it has one. */
+  readonly parserCode: string | undefined
+
+  constructor(
+    message = 'A record could not be parsed',
+    details: { line?: number; raw?: string; parserCode?: string } = {},
+    options?: StreamwayErrorOptions,
+  ) {
+    super(message, options)
+    this.name = 'MalformedRecordError'
+    this.line = details.line ?? 0
+    this.raw = details.raw ?? ''
+    this.parserCode = details.parserCode
+  }
+}
+
+/** A file source met more malformed records than its error budget allows, and stopped reading. */
+export class ErrorBudgetExceededError extends StreamwayError {
+  override readonly code = 'SW_ERR_ERROR_BUDGET_EXCEEDED'
+
+  constructor(message = 'More records failed than the error budget allows', options?: StreamwayErrorOptions) {
+    super(message, options)
+    this.name = 'ErrorBudgetExceededError'
+  }
+}
+
+/** A checkpoint file could not be read, parsed or written. */
+export class CheckpointError extends StreamwayError {
+  override readonly code = 'SW_ERR_CHECKPOINT'
+
+  constructor(message = 'The checkpoint could not be read or written', options?: StreamwayErrorOptions) {
+    super(message, options)
+    this.name = 'CheckpointError'
+  }
+}
+
 /** Every error class streamway exports, keyed by code. Kept for docs and tests. */
 export const errorCodes = {
   SW_ERR: StreamwayError,
@@ -214,6 +261,9 @@ export const errorCodes = {
   SW_ERR_RATE_LIMITING_DISABLED: RateLimitingDisabledError,
   SW_ERR_PRODUCER_RESTARTS_EXHAUSTED: ProducerRestartsExhaustedError,
   SW_ERR_SHUTDOWN_TIMEOUT: ShutdownTimeoutError,
+  SW_ERR_MALFORMED_RECORD: MalformedRecordError,
+  SW_ERR_ERROR_BUDGET_EXCEEDED: ErrorBudgetExceededError,
+  SW_ERR_CHECKPOINT: CheckpointError,
 } as const
 
 /**

@@ -16,6 +16,9 @@ export {
   RateLimitingDisabledError,
   ProducerRestartsExhaustedError,
   ShutdownTimeoutError,
+  MalformedRecordError,
+  ErrorBudgetExceededError,
+  CheckpointError,
   errorCodes,
   type StreamwayErrorOptions,
 } from './errors.js'
