@@ -1,0 +1,102 @@
+/**
+ * The options of `csvSource`: one zod schema holds each option's type, default and doc; the
+ * validator, the input type and the docs table (`docs/adapters/csv.md`) all come from it.
+ */
+import { z } from 'zod'
+import { finiteNumber, integer } from '../../lib/options.js'
+import type { RecordPosition, RecordTracker } from '../file/position.js'
+
+/** One character (or a short string) that is not a line break. */
+function separator(what: string) {
+  return z.custom<string>(
+    (v) => typeof v === 'string' && v.length >= 1 && v.length <= 8 && !/[\r\n]/.test(v),
+    {
+      error: `must be a ${what} of 1 to 8 characters without a line break`,
+    },
+  )
+}
+
+/** Schema of `csvSource`'s options; the docs table and the type come from it. */
+export const csvSourceOptionsSchema = z.strictObject({
+  columns: z
+    .union([z.boolean(), z.array(z.string().min(1)).min(1)], {
+      error: 'must be true, false or a non-empty array of non-empty strings',
+    })
+    .default(true)
+    .meta({
+      description:
+        '`true`: the first line names the columns and rows are objects; an array: those names, every line is a row; `false`: rows are arrays of strings.',
+    }),
+  delimiter: separator('string').default(',').meta({ description: 'Field delimiter.', default: '`,`' }),
+  quote: z
+    .union([separator('string'), z.literal(false)], { error: 'must be a short string or false' })
+    .default('"')
+    .meta({ description: 'Quote character; `false` turns quoting off.', default: '`"`' }),
+  escape: separator('string')
+    .optional()
+    .meta({ description: 'Escape character inside quoted fields.', default: 'the quote (`""`)' }),
+  encoding: z
+    .enum(['utf8', 'utf-8', 'latin1'], { error: "must be 'utf8' or 'latin1'" })
+    .default('utf8')
+    .meta({
+      description:
+        'Encoding of the bytes; with utf8 a leading BOM is dropped and invalid bytes fail their row.',
+    }),
+  fromLine: integer(1).default(1).meta({
+    description: 'First line (1-based) to read: the header with `columns: true`, else the first row.',
+  }),
+  startAt: z
+    .custom<RecordPosition>(
+      (v) =>
+        typeof v === 'object' &&
+        v !== null &&
+        Number.isSafeInteger((v as RecordPosition).line) &&
+        (v as RecordPosition).line >= 0 &&
+        Number.isSafeInteger((v as RecordPosition).offset) &&
+        (v as RecordPosition).offset >= 0,
+      { error: 'must be a position `{ line, offset }` of non-negative integers' },
+    )
+    .optional()
+    .meta({
+      description:
+        'Resume: read from byte `offset`, numbering lines from `line + 1` (the header, if any, is still read from the top).',
+    }),
+  tracker: z
+    .custom<RecordTracker>(
+      (v) => typeof v === 'object' && v !== null && typeof (v as RecordTracker).track === 'function',
+      { error: 'must be an object with a `track(position)` function' },
+    )
+    .optional()
+    .meta({
+      description: 'Told the end position of every row; gives each message its acknowledger and `ackData`.',
+    }),
+  file: z
+    .string()
+    .optional()
+    .meta({ description: 'Name put in `metadata.file`.', default: 'the path (`null` for a Readable)' }),
+  maxFailedRows: integer(0, { allowInfinity: true })
+    .default(Infinity)
+    .meta({ description: 'Most malformed rows allowed; one more stops the source.', default: 'Infinity' }),
+  maxFailedRatio: finiteNumber(0)
+    .refine((n) => n <= 1, { error: 'must be a finite number ≥ 0 and ≤ 1' })
+    .default(1)
+    .meta({
+      description:
+        'Most malformed rows per row read, checked once `minRowsForRatio` rows are read; above it the source stops.',
+    }),
+  minRowsForRatio: integer(1)
+    .default(1000)
+    .meta({ description: 'Rows read before `maxFailedRatio` is checked.' }),
+  maxRecordSize: integer(1).default(1_048_576).meta({
+    description: 'Most bytes in one row; a longer one (often an unclosed quote) fails its first line.',
+  }),
+  highWaterMark: integer(1)
+    .default(1024)
+    .meta({ description: 'Messages buffered before the file read pauses.' }),
+  chunkSize: integer(1).default(65_536).meta({ description: 'Bytes per read when reading a path.' }),
+})
+
+/** Options of `csvSource` as callers pass them. */
+export type CsvSourceOptions = z.input<typeof csvSourceOptionsSchema>
+/** Options of `csvSource` once validated and defaulted. */
+export type ResolvedCsvSourceOptions = Readonly<z.output<typeof csvSourceOptionsSchema>>
