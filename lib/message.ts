@@ -77,8 +77,10 @@ export class Message<T = unknown, M = Readonly<Record<string, unknown>>> {
   /** @internal The batcher lane chosen for the message by the processor stage. */
   lane = 0
   /**
-   * @internal Failed before the processors (its event could not become a message, its partition
-   * key has no partition): the processors skip it and ack it failed with its first reason.
+   * Failed before the processors: a record its source could not parse, an event `producer.transform`
+   * could not turn into a message, a partition key with no partition. The processors skip it (its
+   * `data` is raw input, not `T`) and ack it failed with its first reason. Sources set it with
+   * `failed(reason)` for malformed records.
    */
   skipProcessing = false
 

@@ -17,6 +17,9 @@ import {
   producerOptionsSchema,
   rateLimitingOptionsSchema,
 } from '../lib/pipeline/options.js'
+import { csvSourceOptionsSchema } from '../adapters/csv/index.js'
+import { ndjsonSinkOptionsSchema, ndjsonSourceOptionsSchema } from '../adapters/ndjson/index.js'
+import { deadLetterOptionsSchema, fileCheckpointOptionsSchema } from '../adapters/file/index.js'
 
 /** Each docs page and the option schemas whose tables it must show. */
 const pages: [string, z.ZodObject[]][] = [
@@ -34,6 +37,10 @@ const pages: [string, z.ZodObject[]][] = [
       rateLimitingOptionsSchema,
     ],
   ],
+  ['adapters/csv.md', [csvSourceOptionsSchema]],
+  ['adapters/ndjson.md', [ndjsonSourceOptionsSchema, ndjsonSinkOptionsSchema]],
+  ['adapters/dead-letter.md', [deadLetterOptionsSchema]],
+  ['adapters/checkpoint.md', [fileCheckpointOptionsSchema]],
 ]
 
 for (const [page, schemas] of pages) {
