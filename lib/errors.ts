@@ -246,6 +246,56 @@ export class CheckpointError extends StreamwayError {
   }
 }
 
+/**
+ * A sink gave up on a batch after its retries: every attempt met a transient fault (a network
+ * error, a 5xx, a lost database connection). `attempts` says how many; `cause` is the last fault.
+ * The batch's messages fail with it and go to `handleFailed`.
+ */
+export class SinkRetriesExhaustedError extends StreamwayError {
+  override readonly code = 'SW_ERR_SINK_RETRIES_EXHAUSTED'
+  /** Attempts made, the first included. */
+  readonly attempts: number
+
+  constructor(message = 'The sink gave up after its retries', attempts = 0, options?: StreamwayErrorOptions) {
+    super(message, options)
+    this.name = 'SinkRetriesExhaustedError'
+    this.attempts = attempts
+  }
+}
+
+/** An HTTP sink's request got a status it does not retry (a 4xx other than 408 and 429). */
+export class HttpStatusError extends StreamwayError {
+  override readonly code = 'SW_ERR_HTTP_STATUS'
+  /** The response status. */
+  readonly status: number
+  /** The start of the response body, for the reason. */
+  readonly body: string
+
+  constructor(status = 0, body = '', options?: StreamwayErrorOptions) {
+    super(`The server answered ${String(status)}${body === '' ? '' : `: ${body.slice(0, 200)}`}`, options)
+    this.name = 'HttpStatusError'
+    this.status = status
+    this.body = body
+  }
+}
+
+/** The receiving system rejected this one item of a batch (an HTTP per-item result, a database row). */
+export class ItemRejectedError extends StreamwayError {
+  override readonly code = 'SW_ERR_ITEM_REJECTED'
+  /** The receiver's own code for the fault (a SQLSTATE such as `23505`, an API error code), if any. */
+  readonly receiverCode: string | undefined
+
+  constructor(
+    message = 'The receiver rejected this item',
+    receiverCode?: string,
+    options?: StreamwayErrorOptions,
+  ) {
+    super(message, options)
+    this.name = 'ItemRejectedError'
+    this.receiverCode = receiverCode
+  }
+}
+
 /** Every error class streamway exports, keyed by code. Kept for docs and tests. */
 export const errorCodes = {
   SW_ERR: StreamwayError,
@@ -264,6 +314,9 @@ export const errorCodes = {
   SW_ERR_MALFORMED_RECORD: MalformedRecordError,
   SW_ERR_ERROR_BUDGET_EXCEEDED: ErrorBudgetExceededError,
   SW_ERR_CHECKPOINT: CheckpointError,
+  SW_ERR_SINK_RETRIES_EXHAUSTED: SinkRetriesExhaustedError,
+  SW_ERR_HTTP_STATUS: HttpStatusError,
+  SW_ERR_ITEM_REJECTED: ItemRejectedError,
 } as const
 
 /**

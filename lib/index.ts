@@ -19,6 +19,9 @@ export {
   MalformedRecordError,
   ErrorBudgetExceededError,
   CheckpointError,
+  SinkRetriesExhaustedError,
+  HttpStatusError,
+  ItemRejectedError,
   errorCodes,
   type StreamwayErrorOptions,
 } from './errors.js'
