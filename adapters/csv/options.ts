@@ -3,8 +3,8 @@
  * validator, the input type and the docs table (`docs/adapters/csv.md`) all come from it.
  */
 import { z } from 'zod'
-import { finiteNumber, integer } from '../../lib/options.js'
-import type { RecordPosition, RecordTracker } from '../file/position.js'
+import { integer } from '../../lib/options.js'
+import { recordSourceOptionFields } from '../file/record-source.js'
 
 /** One character (or a short string) that is not a line break. */
 function separator(what: string) {
@@ -45,54 +45,10 @@ export const csvSourceOptionsSchema = z.strictObject({
   fromLine: integer(1).default(1).meta({
     description: 'First line (1-based) to read: the header with `columns: true`, else the first row.',
   }),
-  startAt: z
-    .custom<RecordPosition>(
-      (v) =>
-        typeof v === 'object' &&
-        v !== null &&
-        Number.isSafeInteger((v as RecordPosition).line) &&
-        (v as RecordPosition).line >= 0 &&
-        Number.isSafeInteger((v as RecordPosition).offset) &&
-        (v as RecordPosition).offset >= 0,
-      { error: 'must be a position `{ line, offset }` of non-negative integers' },
-    )
-    .optional()
-    .meta({
-      description:
-        'Resume: read from byte `offset`, numbering lines from `line + 1` (the header, if any, is still read from the top).',
-    }),
-  tracker: z
-    .custom<RecordTracker>(
-      (v) => typeof v === 'object' && v !== null && typeof (v as RecordTracker).track === 'function',
-      { error: 'must be an object with a `track(position)` function' },
-    )
-    .optional()
-    .meta({
-      description: 'Told the end position of every row; gives each message its acknowledger and `ackData`.',
-    }),
-  file: z
-    .string()
-    .optional()
-    .meta({ description: 'Name put in `metadata.file`.', default: 'the path (`null` for a Readable)' }),
-  maxFailedRows: integer(0, { allowInfinity: true })
-    .default(Infinity)
-    .meta({ description: 'Most malformed rows allowed; one more stops the source.', default: 'Infinity' }),
-  maxFailedRatio: finiteNumber(0)
-    .refine((n) => n <= 1, { error: 'must be a finite number ≥ 0 and ≤ 1' })
-    .default(1)
-    .meta({
-      description:
-        'Most malformed rows per row read, checked once `minRowsForRatio` rows are read; above it the source stops.',
-    }),
-  minRowsForRatio: integer(1)
-    .default(1000)
-    .meta({ description: 'Rows read before `maxFailedRatio` is checked.' }),
+  ...recordSourceOptionFields,
   maxRecordSize: integer(1).default(1_048_576).meta({
     description: 'Most bytes in one row; a longer one (often an unclosed quote) fails its first line.',
   }),
-  highWaterMark: integer(1)
-    .default(1024)
-    .meta({ description: 'Messages buffered before the file read pauses.' }),
   chunkSize: integer(1).default(65_536).meta({ description: 'Bytes per read when reading a path.' }),
 })
 

@@ -12,10 +12,16 @@ import {
   toError,
   type MalformedRecordError,
 } from '../../lib/errors.js'
-import { Message } from '../../lib/message.js'
 import { parseOptions } from '../../lib/options.js'
 import type { Producer } from '../../lib/pipeline/producer.js'
 import type { RecordTracker } from '../file/position.js'
+import {
+  ErrorBudget,
+  malformedMessage,
+  newRecordSourceStats,
+  recordMessage,
+  type RecordSourceStats,
+} from '../file/record-source.js'
 import { CsvReader, type ReaderSettings, type RowSink } from './reader.js'
 import { csvSourceOptionsSchema, type CsvSourceOptions, type ResolvedCsvSourceOptions } from './options.js'
 
@@ -33,20 +39,7 @@ export interface CsvMetadata {
 export type CsvRow = Record<string, string> | string[]
 
 /** Progress of a source; live, read it any time. */
-export interface CsvSourceStats {
-  /** Rows read: good and malformed. */
-  rows: number
-  /** Malformed rows (sent as failed messages). */
-  failed: number
-  /** Bytes read from the input. */
-  bytesRead: number
-  /** Size of the file from `startAt` on, when reading a path (once known). */
-  totalBytes: number | undefined
-  /** Set when the error budget was exceeded and the source stopped. */
-  budgetExceeded: ErrorBudgetExceededError | undefined
-  /** True once the input was read to its end (or the source stopped). */
-  ended: boolean
-}
+export type CsvSourceStats = RecordSourceStats
 
 interface Input {
   readonly stream: Readable
@@ -60,20 +53,12 @@ export class CsvSource implements Producer {
   /** The validated options, frozen. */
   readonly options: ResolvedCsvSourceOptions
   /** Rows, failures, bytes: see `CsvSourceStats`. */
-  readonly stats: CsvSourceStats = {
-    rows: 0,
-    failed: 0,
-    bytesRead: 0,
-    totalBytes: undefined,
-    budgetExceeded: undefined,
-    ended: false,
-  }
+  readonly stats: CsvSourceStats = newRecordSourceStats()
 
   readonly #source: string | Readable
   readonly #file: string | null
   readonly #tracker: RecordTracker | undefined
-  readonly #maxFailed: number
-  readonly #maxRatio: number
+  readonly #budget: ErrorBudget
   readonly #minRows: number
   #reader: CsvReader | undefined
   #input: Input | undefined
@@ -92,8 +77,7 @@ export class CsvSource implements Producer {
     this.#source = input
     this.#file = o.file ?? (typeof input === 'string' ? input : null)
     this.#tracker = o.tracker
-    this.#maxFailed = o.maxFailedRows
-    this.#maxRatio = o.maxFailedRatio
+    this.#budget = new ErrorBudget(o)
     this.#minRows = o.minRowsForRatio
     this.stream = new Readable({
       objectMode: true,
@@ -218,6 +202,8 @@ export class CsvSource implements Producer {
       this.stream.destroy(toError(error))
       return
     }
+    // A short file is judged by the ratio at its end too (for the report; everything was read).
+    if (this.stats.budgetExceeded === undefined) this.#checkBudget(true)
     this.#finish()
   }
 
@@ -255,41 +241,27 @@ export class CsvSource implements Producer {
       const stats = this.stats
       const rows = ++stats.rows
       const metadata: CsvMetadata = { file: this.#file, line, offset }
-      const tracker = this.#tracker
-      let message: Message<unknown, CsvMetadata>
-      if (tracker === undefined) message = new Message(data, { metadata })
-      else {
-        const { acknowledger, ackData } = tracker.track({ line: endLine, offset: end })
-        message = new Message(data, { metadata, acknowledger, ackData })
-      }
+      const message = recordMessage(data, metadata, this.#tracker, { line: endLine, offset: end })
       if (!this.stream.push(message)) this.#paused = true
-      if (rows === this.#minRows && stats.failed > 0) this.#checkBudget()
+      if (rows === this.#minRows && stats.failed > 0) this.#checkBudget(false)
     },
     malformed: (error, line, offset, endLine, end) => {
       const stats = this.stats
       stats.rows++
       stats.failed++
       const metadata: CsvMetadata = { file: this.#file, line, offset }
-      const tracker = this.#tracker
-      const init =
-        tracker === undefined ? { metadata } : { metadata, ...tracker.track({ line: endLine, offset: end }) }
-      const message = new Message<string, CsvMetadata>(error.raw, init).failed(error)
-      // Failed before the processors: handleMessage never sees it; it is acked failed.
-      message.skipProcessing = true
-      if (!this.stream.push(message)) this.#paused = true
-      this.#checkBudget()
+      const past = { line: endLine, offset: end }
+      if (!this.stream.push(malformedMessage(error.raw, error, metadata, this.#tracker, past)))
+        this.#paused = true
+      this.#checkBudget(false)
     },
   }
 
-  #checkBudget(): void {
-    const { rows, failed } = this.stats
-    const overCount = failed > this.#maxFailed
-    const overRatio = rows >= this.#minRows && failed / rows > this.#maxRatio
-    if (!overCount && !overRatio) return
+  #checkBudget(atEnd: boolean): void {
+    const why = this.#budget.exceeded(this.stats.rows, this.stats.failed, atEnd)
+    if (why === undefined) return
     const error = new ErrorBudgetExceededError(
-      `${String(failed)} malformed rows out of ${String(rows)} read exceed the error budget (${
-        overCount ? `maxFailedRows: ${String(this.#maxFailed)}` : `maxFailedRatio: ${String(this.#maxRatio)}`
-      }); the source stopped reading${this.#file === null ? '' : ` ${this.#file}`}`,
+      `${this.#file ?? 'The CSV input'}: ${why}; the source stopped reading`,
     )
     this.stats.budgetExceeded = error
     this.stream.emit('budgetExceeded', error)

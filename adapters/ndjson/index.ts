@@ -2,7 +2,6 @@
 export {
   ndjsonSource,
   ndjsonSourceOptionsSchema,
-  RATIO_MIN_ROWS,
   type NdjsonSourceOptions,
   type NdjsonMetadata,
   type NdjsonStats,

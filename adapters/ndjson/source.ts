@@ -26,36 +26,25 @@ import {
   MalformedRecordError,
   describeValue,
 } from '../../lib/errors.js'
-import { Message, noopAcknowledger, type Acknowledger } from '../../lib/message.js'
-import { integer, parseOptions, type ResolvedOptions } from '../../lib/options.js'
+import { parseOptions, type ResolvedOptions } from '../../lib/options.js'
 import type { Producer } from '../../lib/pipeline/producer.js'
-import type { RecordPosition, RecordTracker } from '../file/position.js'
+import type { RecordTracker } from '../file/position.js'
+import {
+  ErrorBudget,
+  malformedMessage,
+  newRecordSourceStats,
+  recordMessage,
+  recordSourceOptionFields,
+  type RecordSourceStats,
+} from '../file/record-source.js'
 
 /** Bytes read from the file at once. */
 const READ_CHUNK = 64 * 1024
-/** The ratio budget is checked mid-file only once this many rows were read (and always at the end). */
-export const RATIO_MIN_ROWS = 100
 /** Longest `raw` text kept on a `MalformedRecordError` (the message's `data` keeps the whole line). */
 const MAX_RAW = 64 * 1024
 const LF = 0x0a
 const CR = 0x0d
 const EMPTY = Buffer.alloc(0)
-
-const position = z.custom<RecordPosition>(
-  (v) =>
-    typeof v === 'object' &&
-    v !== null &&
-    Number.isSafeInteger((v as RecordPosition).line) &&
-    (v as RecordPosition).line >= 0 &&
-    Number.isSafeInteger((v as RecordPosition).offset) &&
-    (v as RecordPosition).offset >= 0,
-  { error: 'must be a position `{ line, offset }` of integers ≥ 0' },
-)
-
-const tracker = z.custom<RecordTracker>(
-  (v) => typeof v === 'object' && v !== null && typeof (v as RecordTracker).track === 'function',
-  { error: 'must be an object with a `track(position)` function' },
-)
 
 /** Schema of `ndjsonSource`'s options; the docs table and the type come from it. */
 export const ndjsonSourceOptionsSchema = z.strictObject({
@@ -63,29 +52,7 @@ export const ndjsonSourceOptionsSchema = z.strictObject({
     .enum(['utf8', 'utf-8', 'latin1'], { error: "must be 'utf8' or 'latin1'" })
     .default('utf8')
     .meta({ description: 'Text encoding of the file; a UTF-8 byte order mark at its start is skipped.' }),
-  startAt: position.optional().meta({
-    description:
-      'Resume just past this record (a checkpoint’s position): reading starts at its byte `offset`, and lines are numbered from `line + 1`.',
-  }),
-  tracker: tracker.optional().meta({
-    description:
-      'Told about every record before it goes out (e.g. a `FileCheckpoint`); gives each message its acknowledger.',
-  }),
-  maxFailedRows: integer(0, { allowInfinity: true }).default(Infinity).meta({
-    description: 'Most malformed lines allowed; one more stops the reading.',
-    default: 'Infinity',
-  }),
-  maxFailedRatio: z
-    .custom<number>((n) => typeof n === 'number' && n >= 0 && n <= 1, {
-      error: 'must be a number from 0 to 1',
-    })
-    .default(1)
-    .meta({
-      description: `Most malformed lines allowed as a share of the lines read, checked from the ${RATIO_MIN_ROWS}th line on and at the end; above it, the reading stops.`,
-    }),
-  highWaterMark: integer(1)
-    .default(1024)
-    .meta({ description: 'Messages buffered on the readable side before the file is read further.' }),
+  ...recordSourceOptionFields,
 })
 
 /** Options of `ndjsonSource`. */
@@ -93,8 +60,8 @@ export type NdjsonSourceOptions = z.input<typeof ndjsonSourceOptionsSchema>
 
 /** Where a message of the NDJSON source came from. */
 export type NdjsonMetadata = {
-  /** The path read, or the `path` of an `fs.ReadStream` given as input; otherwise undefined. */
-  readonly file: string | undefined
+  /** The `file` option, else the path read, or the `path` of an `fs.ReadStream` given as input; else null. */
+  readonly file: string | null
   /** Line number (1-based). */
   readonly line: number
   /** Byte offset of the line's first byte in the file. */
@@ -102,24 +69,11 @@ export type NdjsonMetadata = {
 }
 
 /** Counters of an NDJSON source, updated as it reads. */
-export interface NdjsonStats {
-  /** Records read (non-empty lines), malformed ones included. */
-  readonly rows: number
-  /** Malformed records (failed messages). */
-  readonly failed: number
-  /** Bytes read from the input by this run (a resumed run starts counting at `startAt.offset`). */
-  readonly bytesRead: number
-  /** Size of the file, when read from a path (known shortly after the start). */
-  readonly totalBytes: number | undefined
-  /** The error budget was exceeded and the reading stopped. */
-  readonly budgetExceeded: boolean
-}
+export type NdjsonStats = Readonly<RecordSourceStats>
 
 /** The stream of an NDJSON source: an object-mode Readable of messages, with live `stats`. */
 export interface NdjsonStream extends Readable {
   readonly stats: NdjsonStats
-  /** Set when the error budget stopped the reading (also emitted as `'budgetExceeded'`). */
-  readonly budgetError: ErrorBudgetExceededError | undefined
 }
 
 /** What `ndjsonSource` returns: a `Producer` for a `Pipeline`, whose `stream` also composes alone. */
@@ -131,25 +85,15 @@ export interface NdjsonProducer extends Producer {
   close(): void
 }
 
-interface MutableStats {
-  rows: number
-  failed: number
-  bytesRead: number
-  totalBytes: number | undefined
-  budgetExceeded: boolean
-}
-
 class NdjsonReadable extends Readable implements NdjsonStream {
-  readonly stats: MutableStats
-  budgetError: ErrorBudgetExceededError | undefined
+  readonly stats: RecordSourceStats = newRecordSourceStats()
 
   readonly #input: Readable
   readonly #ownsInput: boolean
-  readonly #file: string | undefined
+  readonly #file: string | null
   readonly #encoding: BufferEncoding
   readonly #tracker: RecordTracker | undefined
-  readonly #maxFailedRows: number
-  readonly #maxFailedRatio: number
+  readonly #budget: ErrorBudget
   /** Bytes of the input still to discard to reach `startAt.offset` (a Readable given as input). */
   #skip: number
   /** Unparsed bytes: `#buf[#pos…]` sits at file offset `#base + #pos`. */
@@ -166,21 +110,19 @@ class NdjsonReadable extends Readable implements NdjsonStream {
   #waiting = false
   #done = false
 
-  constructor(input: Readable, ownsInput: boolean, file: string | undefined, options: ResolvedSourceOptions) {
+  constructor(input: Readable, ownsInput: boolean, file: string | null, options: ResolvedSourceOptions) {
     super({ objectMode: true, highWaterMark: options.highWaterMark })
     this.#input = input
     this.#ownsInput = ownsInput
     this.#file = file
     this.#encoding = options.encoding === 'latin1' ? 'latin1' : 'utf8'
     this.#tracker = options.tracker
-    this.#maxFailedRows = options.maxFailedRows
-    this.#maxFailedRatio = options.maxFailedRatio
+    this.#budget = new ErrorBudget(options)
     const offset = options.startAt?.offset ?? 0
     this.#skip = ownsInput ? 0 : offset
     this.#base = offset
     this.#line = options.startAt?.line ?? 0
     this.#atStart = offset === 0 && this.#encoding === 'utf8'
-    this.stats = { rows: 0, failed: 0, bytesRead: 0, totalBytes: undefined, budgetExceeded: false }
     input.on('readable', this.#onReadable)
     input.on('end', this.#onEnd)
     input.on('error', this.#onError)
@@ -311,15 +253,12 @@ class NdjsonReadable extends Readable implements NdjsonStream {
     const stats = this.stats
     stats.rows++
     const metadata: NdjsonMetadata = { file: this.#file, line, offset: this.#base + start }
-    let acknowledger: Acknowledger = noopAcknowledger
-    let ackData: unknown
-    if (this.#tracker !== undefined)
-      ({ acknowledger, ackData } = this.#tracker.track({ line, offset: after }))
-    if (fault === undefined) return this.push(new Message(data, { metadata, acknowledger, ackData }))
+    const past = { line, offset: after }
+    if (fault === undefined) return this.push(recordMessage(data, metadata, this.#tracker, past))
 
     stats.failed++
     const reason = new MalformedRecordError(
-      `Line ${line}${this.#file === undefined ? '' : ` of ${this.#file}`} is not ${fault instanceof SyntaxError ? 'JSON' : 'valid UTF-8'}: ${fault.message}`,
+      `Line ${String(line)}${this.#file === null ? '' : ` of ${this.#file}`} is not ${fault instanceof SyntaxError ? 'JSON' : 'valid UTF-8'}: ${fault.message}`,
       {
         line,
         raw: text.length > MAX_RAW ? text.slice(0, MAX_RAW) : text,
@@ -327,36 +266,29 @@ class NdjsonReadable extends Readable implements NdjsonStream {
       },
       { cause: fault },
     )
-    const message = new Message<unknown>(text, { metadata, acknowledger, ackData }).failed(reason)
-    // Like an event the engine cannot turn into a message: handleMessage never sees the raw line.
-    message.skipProcessing = true
-    const more = this.push(message)
+    const more = this.push(malformedMessage(text, reason, metadata, this.#tracker, past))
     if (this.#overBudget(false)) return false
     return more
   }
 
   /** True (and the reading stopped) when the failures exceed the budget. */
   #overBudget(atEnd: boolean): boolean {
-    const { failed, rows } = this.stats
-    let why: string | undefined
-    if (failed > this.#maxFailedRows)
-      why = `${failed} malformed lines, more than maxFailedRows (${this.#maxFailedRows})`
-    else if ((atEnd || rows >= RATIO_MIN_ROWS) && rows > 0 && failed / rows > this.#maxFailedRatio)
-      why = `${failed} malformed lines of ${rows}, more than maxFailedRatio (${this.#maxFailedRatio})`
+    const why = this.#budget.exceeded(this.stats.rows, this.stats.failed, atEnd)
     if (why === undefined) return false
-    this.stats.budgetExceeded = true
-    this.budgetError = new ErrorBudgetExceededError(
-      `${this.#file ?? 'The NDJSON input'}: ${why}; stopped reading at line ${this.#line}`,
+    const error = new ErrorBudgetExceededError(
+      `${this.#file ?? 'The NDJSON input'}: ${why}; stopped reading at line ${String(this.#line)}`,
     )
+    this.stats.budgetExceeded = error
     this.#finish()
-    this.emit('budgetExceeded', this.budgetError)
+    this.emit('budgetExceeded', error)
     return true
   }
 
   #finish(): void {
     if (this.#done) return
     this.#done = true
-    if (this.#inputEnded && !this.stats.budgetExceeded) this.#overBudget(true)
+    if (this.#inputEnded && this.stats.budgetExceeded === undefined) this.#overBudget(true)
+    this.stats.ended = true
     this.#release()
     this.push(null)
   }
@@ -381,8 +313,8 @@ type ResolvedSourceOptions = ResolvedOptions<typeof ndjsonSourceOptionsSchema>
  * Reads NDJSON into messages: one per non-empty line, `data` the parsed JSON, metadata
  * `{ file, line, offset }`. A malformed line is a failed message (`MalformedRecordError`, with its
  * line and raw text; its `data` is the raw line) and the reading goes on, until the error budget is
- * exceeded: then the stream ends cleanly after that line's message, `stats.budgetExceeded` is set
- * and `'budgetExceeded'` is emitted with an `ErrorBudgetExceededError`.
+ * exceeded: then the stream ends cleanly after that line's message, `stats.budgetExceeded` holds the
+ * `ErrorBudgetExceededError`, which is also emitted as `'budgetExceeded'`.
  *
  * @param input a path (read from `startAt.offset`), or a Readable of bytes (its first
  *   `startAt.offset` bytes are skipped).
@@ -402,13 +334,18 @@ export function ndjsonSource(input: string | Readable, options?: NdjsonSourceOpt
   if (typeof input === 'string') {
     if (input === '') throw new InvalidOptionError('input', '`input` must be a path or a Readable', input)
     const file = createReadStream(input, { start: resolved.startAt?.offset ?? 0, highWaterMark: READ_CHUNK })
-    stream = new NdjsonReadable(file, true, input, resolved)
+    stream = new NdjsonReadable(file, true, resolved.file ?? input, resolved)
     stat(input, (error, info) => {
       if (error === null) stream.stats.totalBytes = info.size
     })
   } else if (input instanceof Readable) {
     const path = (input as Readable & { path?: unknown }).path
-    stream = new NdjsonReadable(input, false, typeof path === 'string' ? path : undefined, resolved)
+    stream = new NdjsonReadable(
+      input,
+      false,
+      resolved.file ?? (typeof path === 'string' ? path : null),
+      resolved,
+    )
   } else {
     throw new InvalidOptionError(
       'input',
