@@ -143,6 +143,9 @@ export class ProducerSupervisor {
     slot.producer = null
     this.#running--
     this.#o.intake.detach(producer.stream)
+    // Once draining, the engine no longer reads the stream and closes it itself: a producer that
+    // ends its stream early (a premature close) is being stopped, not crashing.
+    if (this.#draining) return
     this.#restartOrGiveUp(slot, error)
   }
 

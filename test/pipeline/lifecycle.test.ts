@@ -1081,3 +1081,27 @@ t.test('stopOnSignals does not turn a failing stop() into an unhandled rejection
   await until(() => warnings.length > 0)
   t.match(warnings[0], { code: 'SW_ERR_PIPELINE_STATE' })
 })
+
+t.test('a producer that ends its stream early while the pipeline drains is not a crash', async (t) => {
+  const lines: Record<string, unknown>[] = []
+  const stream = new Readable({ objectMode: true, read() {} })
+  const pipeline = build<number>(t, 'drain-close', {
+    logger: loggerInto(lines),
+    producer: {
+      source: {
+        stream,
+        prepareForDraining() {
+          stream.destroy() // a premature close, as a source that stops reading does
+        },
+      },
+    },
+    handleMessage: (_, message) => message,
+  })
+  await pipeline.start()
+  const report = await pipeline.stop()
+  t.equal(report.reason, 'stopped')
+  t.same(
+    lines.filter((line) => line.event === 'producer_crashed'),
+    [],
+  )
+})
