@@ -20,6 +20,7 @@ import {
 import { csvSourceOptionsSchema } from '../adapters/csv/index.js'
 import { ndjsonSinkOptionsSchema, ndjsonSourceOptionsSchema } from '../adapters/ndjson/index.js'
 import { deadLetterOptionsSchema, fileCheckpointOptionsSchema } from '../adapters/file/index.js'
+import { httpSinkOptionsSchema } from '../adapters/http/index.js'
 
 /** Each docs page and the option schemas whose tables it must show. */
 const pages: [string, z.ZodObject[]][] = [
@@ -41,6 +42,7 @@ const pages: [string, z.ZodObject[]][] = [
   ['adapters/ndjson.md', [ndjsonSourceOptionsSchema, ndjsonSinkOptionsSchema]],
   ['adapters/dead-letter.md', [deadLetterOptionsSchema]],
   ['adapters/checkpoint.md', [fileCheckpointOptionsSchema]],
+  ['adapters/http.md', [httpSinkOptionsSchema]],
 ]
 
 for (const [page, schemas] of pages) {
