@@ -296,6 +296,20 @@ export class ItemRejectedError extends StreamwayError {
   }
 }
 
+/**
+ * The connection to a database was lost during COMMIT and whether the transaction committed could
+ * not be read back: retrying might write the batch twice, so the batch fails instead (its messages
+ * go to `handleFailed`).
+ */
+export class CommitUnknownError extends StreamwayError {
+  override readonly code = 'SW_ERR_COMMIT_UNKNOWN'
+
+  constructor(message = 'The outcome of a COMMIT could not be learned', options?: StreamwayErrorOptions) {
+    super(message, options)
+    this.name = 'CommitUnknownError'
+  }
+}
+
 /** Every error class streamway exports, keyed by code. Kept for docs and tests. */
 export const errorCodes = {
   SW_ERR: StreamwayError,
@@ -317,6 +331,7 @@ export const errorCodes = {
   SW_ERR_SINK_RETRIES_EXHAUSTED: SinkRetriesExhaustedError,
   SW_ERR_HTTP_STATUS: HttpStatusError,
   SW_ERR_ITEM_REJECTED: ItemRejectedError,
+  SW_ERR_COMMIT_UNKNOWN: CommitUnknownError,
 } as const
 
 /**

@@ -22,6 +22,7 @@ export {
   SinkRetriesExhaustedError,
   HttpStatusError,
   ItemRejectedError,
+  CommitUnknownError,
   errorCodes,
   type StreamwayErrorOptions,
 } from './errors.js'

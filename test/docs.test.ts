@@ -21,6 +21,7 @@ import { csvSourceOptionsSchema } from '../adapters/csv/index.js'
 import { ndjsonSinkOptionsSchema, ndjsonSourceOptionsSchema } from '../adapters/ndjson/index.js'
 import { deadLetterOptionsSchema, fileCheckpointOptionsSchema } from '../adapters/file/index.js'
 import { httpSinkOptionsSchema } from '../adapters/http/index.js'
+import { postgresSinkOptionsSchema } from '../adapters/postgres/index.js'
 
 /** Each docs page and the option schemas whose tables it must show. */
 const pages: [string, z.ZodObject[]][] = [
@@ -43,6 +44,7 @@ const pages: [string, z.ZodObject[]][] = [
   ['adapters/dead-letter.md', [deadLetterOptionsSchema]],
   ['adapters/checkpoint.md', [fileCheckpointOptionsSchema]],
   ['adapters/http.md', [httpSinkOptionsSchema]],
+  ['adapters/postgres.md', [postgresSinkOptionsSchema]],
 ]
 
 for (const [page, schemas] of pages) {

@@ -1,0 +1,592 @@
+/**
+ * `postgresSink`: writes each message as one row of a PostgreSQL table, one transaction per batch:
+ * through `COPY … FROM STDIN` (text format, pg-copy-streams), or through one `INSERT … SELECT FROM
+ * unnest(…)`. With `onConflict` the write is idempotent: rows go through a staging table (COPY) or
+ * the unnest select into `INSERT … ON CONFLICT (key) DO UPDATE / DO NOTHING`, so a re-run adds nothing.
+ *
+ * Faults: transient ones (lost connection, 40001, 40P01, 57P01–03, 53300, class 08) retry the batch
+ * with backoff on a fresh connection (`withRetries`); when the connection dies during `COMMIT`, the
+ * transaction's fate is read back with `txid_status`, so a committed batch is never written twice.
+ * Bad data (class 22 and 23) splits the batch — at the row COPY names, else in halves — until the bad
+ * rows stand alone; they fail with an `ItemRejectedError` (SQLSTATE as `receiverCode`), the others
+ * land. Any other fault fails the batch's messages with it.
+ *
+ * Buffer bound: a batch is held once as text (COPY lines or column arrays) while it is written; COPY
+ * sends it in 64 KiB chunks and waits for `'drain'`. `writable()` holds at most its `highWaterMark`
+ * items, written as one batch.
+ */
+import { once } from 'node:events'
+import { Writable } from 'node:stream'
+import pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
+import { z } from 'zod'
+import {
+  CommitUnknownError,
+  InvalidOptionError,
+  ItemRejectedError,
+  describeValue,
+  toError,
+} from '../../lib/errors.js'
+import { withRetries } from '../../lib/internal/retry.js'
+import { defaultLogger, isLogger, type Logger } from '../../lib/logger.js'
+import { Message } from '../../lib/message.js'
+import { func, integer, parseOptions, type ResolvedOptions } from '../../lib/options.js'
+import { copyLine, toText, type ColumnInfo } from './copy-text.js'
+
+const identifier = z
+  .string({ error: 'must be a string' })
+  .min(1, { error: 'must be a non-empty string' })
+  .refine((s) => !s.includes('\0'), { error: 'must not contain a NUL character' })
+
+/** Schema of `postgresSink`'s options; the docs table and the type come from it. */
+export const postgresSinkOptionsSchema = z
+  .strictObject({
+    connectionString: z.string({ error: 'must be a string' }).optional().meta({
+      description: 'Where to connect (`postgres://user:pass@host/db`); the sink owns the pool it opens.',
+    }),
+    pool: z
+      .custom<pg.Pool>(
+        (v) =>
+          typeof v === 'object' &&
+          v !== null &&
+          typeof (v as pg.Pool).connect === 'function' &&
+          typeof (v as pg.Pool).query === 'function',
+        { error: 'must be a pg Pool' },
+      )
+      .optional()
+      .meta({ description: 'A `pg.Pool` to use instead of `connectionString`; `close()` leaves it open.' }),
+    schema: identifier
+      .optional()
+      .meta({ description: 'Schema of the table; the search path finds it when unset.' }),
+    table: identifier.meta({ description: 'Table the rows go to (a name, quoted by the sink; not SQL).' }),
+    columns: z
+      .array(identifier, { error: 'must be an array of column names' })
+      .min(1, { error: 'must name at least one column' })
+      .refine((c) => new Set(c).size === c.length, { error: 'must not name a column twice' })
+      .meta({
+        description:
+          'Columns written, in order: a row is an object keyed by them or an array in their order.',
+      }),
+    toRow: func<(message: Message<never>) => unknown>()
+      .optional()
+      .meta({ description: 'Maps a message to its row (object or array).', default: '`message.data`' }),
+    mode: z
+      .enum(['copy', 'insert'], { error: "must be 'copy' or 'insert'" })
+      .default('copy')
+      .meta({ description: '`copy`: `COPY … FROM STDIN`; `insert`: `INSERT … SELECT FROM unnest(…)`.' }),
+    onConflict: z
+      .strictObject({
+        key: z
+          .array(identifier, { error: 'must be an array of column names' })
+          .min(1, { error: 'must name at least one column' }),
+        action: z.enum(['nothing', 'update'], { error: "must be 'nothing' or 'update'" }),
+      })
+      .optional()
+      .meta({
+        description:
+          'Idempotent write: `{ key, action }`, a row whose `key` (a unique constraint) exists is left (`nothing`) or updated (`update`).',
+      }),
+    retries: integer(0).default(5).meta({ description: 'Retries of a batch after a transient fault.' }),
+    minDelayMs: integer(0)
+      .default(100)
+      .meta({ description: 'First backoff delay; doubles with each retry.' }),
+    maxDelayMs: integer(0).default(10_000).meta({ description: 'Longest backoff delay.' }),
+    poolSize: integer(1)
+      .default(4)
+      .meta({ description: 'Connections of the pool the sink opens (batches written at once).' }),
+    applicationName: z.string({ error: 'must be a string' }).default('streamway').meta({
+      description: '`application_name` of the connections the sink opens (seen in `pg_stat_activity`).',
+    }),
+    writableHighWaterMark: integer(1)
+      .default(1000)
+      .meta({ description: 'Items `writable()` buffers; what is buffered is written as one batch.' }),
+    logger: z
+      .custom<Logger>((v) => isLogger(v), { error: 'must be a pino logger' })
+      .optional()
+      .meta({ description: 'A pino logger for retries and splits.', default: 'pino at `warn` to stderr' }),
+  })
+  .superRefine((o, ctx) => {
+    // Never echo the connection string in an error: it may hold the password.
+    if (o.connectionString === undefined && o.pool === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['connectionString'],
+        message: 'or `pool` must be given',
+        input: undefined,
+      })
+    else if (o.connectionString !== undefined && o.pool !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pool'],
+        message: 'must not be given with `connectionString`',
+        input: o.pool,
+      })
+    if (o.onConflict !== undefined)
+      for (const [i, key] of o.onConflict.key.entries())
+        if (!o.columns.includes(key))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['onConflict', 'key', i],
+            message: 'must be one of `columns`',
+            input: key,
+          })
+  })
+
+/** Options of `postgresSink`. */
+export type PostgresSinkOptions = Omit<z.input<typeof postgresSinkOptionsSchema>, 'toRow'> & {
+  toRow?: (message: Message<never>) => unknown
+}
+
+/** Live counters of a `postgresSink`. */
+export interface PostgresSinkStats {
+  /** Rows written (committed), duplicates skipped by `onConflict: nothing` included. */
+  rows: number
+  /** Rows rejected by the database or with no PostgreSQL form (their messages failed). */
+  rejected: number
+  /** Messages failed by a fault other than their own data (retries exhausted, a missing table…). */
+  failed: number
+  /** Transactions committed. */
+  transactions: number
+  /** Retries after a transient fault. */
+  retries: number
+  /** Times a batch was split to isolate bad rows. */
+  splits: number
+}
+
+/** What `postgresSink` returns. */
+export interface PostgresSink {
+  /**
+   * Writes the messages' rows, one transaction per batch (more when it splits), and resolves with the
+   * messages; rejected rows' messages are marked failed. Use it as `handleBatch`, or call it inside
+   * one with the messages alone.
+   */
+  handleBatch: {
+    <T>(messages: Message<T>[]): Promise<Message<T>[]>
+    <T>(batcher: string, messages: Message<T>[], ...rest: unknown[]): Promise<Message<T>[]>
+  }
+  /** An object-mode Writable of rows (or messages); fails with the first rejected row. Ending it closes the sink. */
+  writable(): Writable
+  /** Stops retry waits, and ends the pool the sink opened (a given `pool` stays open). */
+  close(): Promise<void>
+  readonly stats: Readonly<PostgresSinkStats>
+}
+
+/** `"name"` with inner quotes doubled: safe for any name. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`
+}
+
+interface DbError {
+  code?: unknown
+  message?: unknown
+  where?: unknown
+}
+
+const TRANSIENT_CODES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '53300', '55P03'])
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+])
+const LOST =
+  /Connection terminated|not queryable|connection error|timeout exceeded when trying to connect|Client was closed/i
+
+function codeOf(error: unknown): string {
+  const code = (error as DbError | null)?.code
+  return typeof code === 'string' ? code : ''
+}
+
+/** The connection is gone (or unusable): the client must be thrown away. */
+export function isConnectionLost(error: unknown): boolean {
+  const code = codeOf(error)
+  if (code.startsWith('08') || code.startsWith('57P') || NETWORK_CODES.has(code)) return true
+  return error instanceof Error && code === '' && LOST.test(error.message)
+}
+
+/** Worth retrying the whole batch. */
+export function isTransient(error: unknown): boolean {
+  return TRANSIENT_CODES.has(codeOf(error)) || isConnectionLost(error)
+}
+
+/** Bad data: the batch is split to find the rows at fault. */
+export function isDataError(error: unknown): boolean {
+  const code = codeOf(error)
+  return code.startsWith('22') || code.startsWith('23')
+}
+
+/** A row of a batch: its message and its value texts, or the reason it has none. */
+interface Row {
+  readonly message: Message
+  readonly texts: (string | null)[]
+  /** The COPY line (without the line feed), built once. */
+  line: string
+}
+
+/**
+ * A sink that writes each message as one row of a PostgreSQL table. See the module comment and
+ * `docs/adapters/postgres.md`.
+ * @example
+ * const sink = postgresSink({ connectionString, table: 'orders', columns: ['id', 'total'],
+ *   onConflict: { key: ['id'], action: 'update' } })
+ * new Pipeline({ …, batchers: { default: { batchSize: 5000 } }, handleBatch: sink.handleBatch })
+ */
+export function postgresSink(options: PostgresSinkOptions): PostgresSink {
+  const o: ResolvedOptions<typeof postgresSinkOptionsSchema> = parseOptions(
+    postgresSinkOptionsSchema,
+    options,
+  )
+  const logger = (o.logger ?? defaultLogger()).child({ sink: 'postgres', table: o.table })
+  const owned = o.pool === undefined
+  const pool: pg.Pool =
+    o.pool ??
+    new pg.Pool({
+      connectionString: o.connectionString,
+      max: o.poolSize,
+      application_name: o.applicationName,
+    })
+  if (owned)
+    pool.on('error', (error) => {
+      // An idle connection died (e.g. terminated by an administrator); the pool replaces it.
+      logger.warn({ code: codeOf(error), err: { message: error.message } }, 'idle PostgreSQL connection lost')
+    })
+  const target = (o.schema === undefined ? '' : `${quoteIdent(o.schema)}.`) + quoteIdent(o.table)
+  const columns = o.columns
+  const columnList = columns.map(quoteIdent).join(', ')
+  const toRow = o.toRow as ((message: Message) => unknown) | undefined
+  const stageName = `sw_stage_${process.pid}_${Math.random().toString(36).slice(2, 10)}`
+  const staged = new WeakSet<pg.PoolClient>()
+  const abort = new AbortController()
+  const stats: PostgresSinkStats = { rows: 0, rejected: 0, failed: 0, transactions: 0, retries: 0, splits: 0 }
+  let columnInfo: Promise<ColumnInfo[]> | undefined
+  let statements: { copy: string; merge: string | undefined; insert: string } | undefined
+  let closed = false
+
+  /** The target's column types, read once from the catalog (a missing table fails with 42P01). */
+  function describe(): Promise<ColumnInfo[]> {
+    columnInfo ??= (async () => {
+      const { rows } = await pool.query<{ name: string; type: string; json: boolean; array: boolean }>(
+        `SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type,
+                t.typname IN ('json', 'jsonb') AS json, t.typcategory = 'A' AS array
+           FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+          WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped`,
+        [target],
+      )
+      const byName = new Map(rows.map((r) => [r.name, r]))
+      return columns.map((name) => {
+        const info = byName.get(name)
+        if (info === undefined)
+          throw Object.assign(new Error(`column ${quoteIdent(name)} of relation ${target} does not exist`), {
+            code: '42703',
+          })
+        return { type: info.type, json: info.json, array: info.array }
+      })
+    })()
+    columnInfo.catch(() => {
+      columnInfo = undefined // read it again for the next batch
+    })
+    return columnInfo
+  }
+
+  function sql(info: ColumnInfo[]) {
+    if (statements !== undefined) return statements
+    const conflict = o.onConflict
+    let onConflict = ''
+    let dedupe = (select: string) => select
+    if (conflict !== undefined) {
+      const keys = conflict.key.map(quoteIdent).join(', ')
+      const others = columns.filter((c) => !conflict.key.includes(c))
+      onConflict =
+        conflict.action === 'update' && others.length > 0
+          ? ` ON CONFLICT (${keys}) DO UPDATE SET ${others.map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`).join(', ')}`
+          : ` ON CONFLICT (${keys}) DO NOTHING`
+      // One row per key (the last for update, the first for nothing): ON CONFLICT DO UPDATE cannot
+      // touch a row twice in one statement.
+      const order = conflict.action === 'update' ? 'DESC' : 'ASC'
+      dedupe = (select) =>
+        `SELECT DISTINCT ON (${keys}) ${columnList} FROM (${select}) s ORDER BY ${keys}, "__sw_ord" ${order}`
+    }
+    const casts = columns.map((c, i) => `u.${quoteIdent(c)}::${info[i]?.type ?? 'text'} AS ${quoteIdent(c)}`)
+    const unnest = `SELECT ${casts.join(', ')}, u."__sw_ord" FROM unnest(${columns.map((_, i) => `$${i + 1}::text[]`).join(', ')}) WITH ORDINALITY AS u(${columnList}, "__sw_ord")`
+    statements = {
+      copy:
+        conflict === undefined
+          ? `COPY ${target} (${columnList}) FROM STDIN`
+          : `COPY ${quoteIdent(stageName)} (${columnList}, "__sw_ord") FROM STDIN`,
+      merge:
+        conflict === undefined
+          ? undefined
+          : `INSERT INTO ${target} (${columnList}) ${dedupe(`SELECT * FROM ${quoteIdent(stageName)}`)}${onConflict}`,
+      insert: `INSERT INTO ${target} (${columnList}) ${conflict === undefined ? `SELECT ${columnList} FROM (${unnest}) s` : dedupe(unnest)}${onConflict}`,
+    }
+    return statements
+  }
+
+  /** Each message's row as value texts; a message without one fails here. */
+  function prepare(messages: Message[], info: ColumnInfo[]): Row[] {
+    const rows: Row[] = []
+    for (const message of messages) {
+      if (message.isFailed) continue
+      try {
+        const value = toRow === undefined ? message.data : toRow(message)
+        let texts: (string | null)[]
+        if (Array.isArray(value)) {
+          if (value.length !== columns.length)
+            throw new TypeError(`A row array must have ${columns.length} values, got ${value.length}`)
+          texts = value.map((v, i) => toText(v, info[i]))
+        } else if (typeof value === 'object' && value !== null) {
+          const record = value as Record<string, unknown>
+          texts = columns.map((c, i) => toText(record[c], info[i]))
+        } else throw new TypeError(`A row must be an object or an array, got ${describeValue(value)}`)
+        rows.push({ message, texts, line: o.mode === 'copy' ? copyLine(texts) : '' })
+      } catch (error) {
+        stats.rejected++
+        message.failed(new ItemRejectedError(toError(error).message, undefined, { cause: error }))
+      }
+    }
+    return rows
+  }
+
+  async function copyRows(client: pg.PoolClient, text: string, rows: readonly Row[], ordinals: boolean) {
+    const stream = client.query(copyFrom(text))
+    const done = once(stream, 'finish')
+    done.catch(() => undefined)
+    let chunk = ''
+    for (let i = 0; i < rows.length; i++) {
+      chunk += ordinals ? `${(rows[i] as Row).line}\t${i + 1}\n` : `${(rows[i] as Row).line}\n`
+      if (chunk.length >= 65536) {
+        if (stream.destroyed) break
+        if (!stream.write(chunk)) await once(stream, 'drain')
+        chunk = ''
+      }
+    }
+    if (!stream.destroyed) stream.end(chunk)
+    await done
+  }
+
+  /** One transaction that writes `rows`; throws the fault as it came. */
+  async function writeOnce(rows: readonly Row[], info: ColumnInfo[]): Promise<void> {
+    const s = sql(info)
+    const client = await pool.connect()
+    let lost: unknown
+    const onError = (error: Error): void => {
+      lost ??= error
+    }
+    client.on('error', onError)
+    let xid: string | undefined
+    let committing = false
+    let dead = false
+    try {
+      if (o.mode === 'copy' && s.merge !== undefined && !staged.has(client)) {
+        await client.query(
+          `CREATE TEMP TABLE IF NOT EXISTS ${quoteIdent(stageName)} ON COMMIT DELETE ROWS AS SELECT ${columnList}, 0::bigint AS "__sw_ord" FROM ${target} WITH NO DATA`,
+        )
+        staged.add(client)
+      }
+      const begun = (await client.query(
+        'BEGIN; SELECT txid_current()::text AS xid',
+      )) as unknown as pg.QueryResult<{
+        xid: string
+      }>[]
+      xid = begun[1]?.rows[0]?.xid
+      if (o.mode === 'copy') {
+        await copyRows(client, s.copy, rows, s.merge !== undefined)
+        if (s.merge !== undefined) await client.query(s.merge)
+      } else {
+        const arrays = columns.map((_, i) => rows.map((r) => r.texts[i] ?? null))
+        await client.query(s.insert, arrays)
+      }
+      committing = true
+      await client.query('COMMIT')
+    } catch (error) {
+      dead = lost !== undefined || isConnectionLost(error)
+      if (committing && dead && xid !== undefined) {
+        if (await committed(xid, error)) return
+      } else if (!dead) {
+        try {
+          await client.query('ROLLBACK')
+        } catch {
+          dead = true
+        }
+      }
+      throw error
+    } finally {
+      client.off('error', onError)
+      client.release(dead ? toError(lost ?? 'connection lost') : undefined)
+    }
+  }
+
+  /** After a connection lost in COMMIT: did transaction `xid` commit? Throws when it cannot tell. */
+  async function committed(xid: string, fault: unknown): Promise<boolean> {
+    try {
+      return await withRetries(
+        async () => {
+          const { rows } = await pool.query<{ status: string | null }>(
+            'SELECT txid_status($1::bigint) AS status',
+            [xid],
+          )
+          const status = rows[0]?.status
+          if (status === 'in progress') throw Object.assign(new Error('still in progress'), { code: '40001' })
+          return status === 'committed'
+        },
+        {
+          retries: Math.max(o.retries, 5),
+          minDelayMs: Math.max(o.minDelayMs, 50),
+          maxDelayMs: Math.max(o.maxDelayMs, 1000),
+          classify: isTransient,
+          signal: abort.signal,
+        },
+      )
+    } catch (error) {
+      const cause: unknown = error instanceof Error && error.cause !== undefined ? error.cause : fault
+      throw new CommitUnknownError(
+        `The connection was lost during COMMIT and the outcome could not be read back: ${toError(cause).message}`,
+        { cause },
+      )
+    }
+  }
+
+  /** Writes `rows` with retries; on bad data, splits until the bad rows stand alone. */
+  async function write(rows: Row[], info: ColumnInfo[]): Promise<void> {
+    if (rows.length === 0) return
+    try {
+      await withRetries(() => writeOnce(rows, info), {
+        retries: o.retries,
+        minDelayMs: o.minDelayMs,
+        maxDelayMs: o.maxDelayMs,
+        classify: isTransient,
+        signal: abort.signal,
+        onRetry: (error, attempt, delayMs) => {
+          stats.retries++
+          logger.warn(
+            {
+              code: codeOf(error),
+              attempt,
+              delayMs,
+              rows: rows.length,
+              err: { message: toError(error).message },
+            },
+            'PostgreSQL batch failed; retrying',
+          )
+        },
+      })
+      stats.rows += rows.length
+      stats.transactions++
+    } catch (error) {
+      if (!isDataError(error)) {
+        stats.failed += rows.length
+        for (const row of rows) row.message.failed(error)
+        return
+      }
+      if (rows.length === 1) {
+        const row = rows[0] as Row
+        stats.rejected++
+        row.message.failed(new ItemRejectedError(toError(error).message, codeOf(error), { cause: error }))
+        return
+      }
+      stats.splits++
+      // COPY names the line at fault: that row fails alone, the rows around it are written again.
+      const where = (error as DbError).where
+      const line =
+        o.mode === 'copy' && typeof where === 'string' ? /\bCOPY [^\n]*, line (\d+)/.exec(where) : null
+      const at = line === null ? -1 : Number(line[1]) - 1
+      if (at >= 0 && at < rows.length) {
+        logger.debug({ code: codeOf(error), line: at + 1, rows: rows.length }, 'bad row in COPY; splitting')
+        await write(rows.slice(0, at), info)
+        await write([rows[at] as Row], info)
+        await write(rows.slice(at + 1), info)
+      } else {
+        logger.debug({ code: codeOf(error), rows: rows.length }, 'bad data in batch; splitting in halves')
+        const half = rows.length >> 1
+        await write(rows.slice(0, half), info)
+        await write(rows.slice(half), info)
+      }
+    }
+  }
+
+  async function handleBatch<T>(first: string | Message<T>[], second?: Message<T>[]): Promise<Message<T>[]> {
+    const messages = typeof first === 'string' ? second : first
+    if (!Array.isArray(messages))
+      throw new InvalidOptionError(
+        'messages',
+        `\`messages\` must be an array, got ${describeValue(messages)}`,
+      )
+    if (closed) throw new Error('The PostgreSQL sink is closed')
+    if (messages.length === 0) return messages
+    let info: ColumnInfo[]
+    try {
+      info = await withRetries(describe, {
+        retries: o.retries,
+        minDelayMs: o.minDelayMs,
+        maxDelayMs: o.maxDelayMs,
+        classify: isTransient,
+        signal: abort.signal,
+        onRetry: (error, attempt, delayMs) => {
+          stats.retries++
+          logger.warn(
+            { code: codeOf(error), attempt, delayMs, err: { message: toError(error).message } },
+            'reading the PostgreSQL table failed; retrying',
+          )
+        },
+      })
+    } catch (error) {
+      for (const message of messages) if (!message.isFailed) message.failed(error)
+      stats.failed += messages.length
+      return messages
+    }
+    await write(prepare(messages, info), info)
+    return messages
+  }
+
+  function writable(): Writable {
+    const writeAll = (chunks: unknown[], callback: (error?: Error | null) => void): void => {
+      const messages = chunks.map((c) => (c instanceof Message ? (c as Message) : new Message(c)))
+      handleBatch(messages).then((done) => {
+        const bad = done.find((m) => m.isFailed)
+        callback(
+          bad === undefined ? null : toError(bad.status.kind === 'failed' ? bad.status.reason : undefined),
+        )
+      }, callback)
+    }
+    return new Writable({
+      objectMode: true,
+      highWaterMark: o.writableHighWaterMark,
+      write(chunk: unknown, _encoding, callback) {
+        writeAll([chunk], callback)
+      },
+      writev(chunks, callback) {
+        writeAll(
+          (chunks as { chunk: unknown }[]).map((c) => c.chunk),
+          callback,
+        )
+      },
+      final(callback) {
+        close().then(() => {
+          callback()
+        }, callback)
+      },
+    })
+  }
+
+  let closing: Promise<void> | undefined
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      closed = true
+      abort.abort()
+      if (owned) await pool.end()
+    })()
+    return closing
+  }
+
+  return {
+    handleBatch,
+    writable,
+    close,
+    get stats() {
+      return stats
+    },
+  }
+}
