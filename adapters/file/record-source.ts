@@ -51,11 +51,9 @@ export const recordSourceOptionFields = {
       description:
         'Most malformed records per record read, checked once `minRowsForRatio` are read and at the end; above it the source stops.',
     }),
-  minRowsForRatio: integer(1)
-    .default(1000)
-    .meta({
-      description: 'Records read before `maxFailedRatio` is checked (it is always checked at the end).',
-    }),
+  minRowsForRatio: integer(1).default(1000).meta({
+    description: 'Records read before `maxFailedRatio` is checked (it is always checked at the end).',
+  }),
   highWaterMark: integer(1)
     .default(1024)
     .meta({ description: 'Messages buffered before the file read pauses.' }),
