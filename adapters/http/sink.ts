@@ -14,6 +14,7 @@
  * Hot path: per batch one `map` of the data, one `JSON.stringify`, one headers object, one request;
  * per record nothing else (NDJSON: one `JSON.stringify` per record, the format's own cost).
  */
+import { batchMessages, sinkWritable } from '../../lib/internal/sink.js'
 import { createHash, randomUUID } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { Pool } from 'undici'
@@ -525,12 +526,7 @@ export function httpSink<T = unknown>(options: HttpSinkOptions<T>): HttpSink<T> 
     first: string | Message<U>[],
     second?: Message<U>[],
   ): Promise<Message<U>[]> {
-    const messages = typeof first === 'string' ? second : first
-    if (!Array.isArray(messages))
-      throw new InvalidOptionError(
-        'messages',
-        `\`messages\` must be an array, got ${describeValue(messages)}`,
-      )
+    const messages = batchMessages(first, second)
     if (closing !== undefined) throw new Error('The HTTP sink is closed')
     if (messages.length === 0) return messages
     stats.inFlight++
@@ -543,24 +539,7 @@ export function httpSink<T = unknown>(options: HttpSinkOptions<T>): HttpSink<T> 
   }
 
   function writable(): Writable {
-    return new Writable({
-      objectMode: true,
-      highWaterMark: o.writableHighWaterMark,
-      writev(chunks, callback) {
-        const messages = (chunks as { chunk: unknown }[]).map(({ chunk }) =>
-          chunk instanceof Message ? (chunk as Message<T>) : new Message(chunk as T),
-        )
-        handleBatch(messages).then(() => {
-          const failed = messages.find((m) => m.isFailed)
-          callback(failed?.status.kind === 'failed' ? toError(failed.status.reason) : undefined)
-        }, callback)
-      },
-      final(callback) {
-        close().then(() => {
-          callback()
-        }, callback)
-      },
-    })
+    return sinkWritable<T>({ handleBatch, close, highWaterMark: o.writableHighWaterMark })
   }
 
   function close(): Promise<void> {

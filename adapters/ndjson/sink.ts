@@ -8,6 +8,7 @@
  * `writable()` calls back only once its write is accepted, so it holds at most its own
  * `highWaterMark` items plus the output's buffer.
  */
+import { batchMessages, sinkWritable } from '../../lib/internal/sink.js'
 import { createWriteStream } from 'node:fs'
 import { Writable } from 'node:stream'
 import { z } from 'zod'
@@ -131,12 +132,7 @@ export function ndjsonSink(target: string | Writable, options?: NdjsonSinkOption
   }
 
   async function handleBatch<T>(first: string | Message<T>[], second?: Message<T>[]): Promise<Message<T>[]> {
-    const messages = typeof first === 'string' ? second : first
-    if (!Array.isArray(messages))
-      throw new InvalidOptionError(
-        'messages',
-        `\`messages\` must be an array, got ${describeValue(messages)}`,
-      )
+    const messages = batchMessages(first, second)
     let text = ''
     let count = 0
     for (const message of messages) {
@@ -152,41 +148,7 @@ export function ndjsonSink(target: string | Writable, options?: NdjsonSinkOption
   }
 
   function writable(): Writable {
-    return new Writable({
-      objectMode: true,
-      highWaterMark: o.writableHighWaterMark,
-      write(chunk: unknown, _encoding, callback) {
-        const line = lineOf(chunk instanceof Message ? chunk.data : chunk)
-        if (typeof line !== 'string') {
-          callback(line)
-          return
-        }
-        write(line).then(() => {
-          lines++
-          callback()
-        }, callback)
-      },
-      writev(chunks, callback) {
-        let text = ''
-        for (const { chunk } of chunks as { chunk: unknown }[]) {
-          const line = lineOf(chunk instanceof Message ? chunk.data : chunk)
-          if (typeof line !== 'string') {
-            callback(line)
-            return
-          }
-          text += line
-        }
-        write(text).then(() => {
-          lines += chunks.length
-          callback()
-        }, callback)
-      },
-      final(callback) {
-        close().then(() => {
-          callback()
-        }, callback)
-      },
-    })
+    return sinkWritable<unknown>({ handleBatch, close, highWaterMark: o.writableHighWaterMark })
   }
 
   function close(): Promise<void> {
