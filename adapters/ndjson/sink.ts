@@ -3,10 +3,10 @@
  * embedded sink that needs no external service. One sink gives a `handleBatch` helper for a
  * `Pipeline` and `writable()` for `stream.pipeline`.
  *
- * Buffer bound: each `handleBatch` call writes its batch as one string and waits for `'drain'` when
- * `write()` returns false, so at most the output's `highWaterMark` plus one batch of text is held;
- * `writable()` calls back only once its write is accepted, so it holds at most its own
- * `highWaterMark` items plus the output's buffer.
+ * Buffer bound: each `handleBatch` call writes its batch as one string and resolves only once the
+ * output has handed it on (the write's callback), so the sink holds at most the batches in flight
+ * (the batch processors' concurrency); `writable()` holds at most its own `highWaterMark` items
+ * besides.
  */
 import { batchMessages, sinkWritable } from '../../lib/internal/sink.js'
 import { createWriteStream } from 'node:fs'
@@ -38,8 +38,8 @@ export type NdjsonSinkOptions = z.input<typeof ndjsonSinkOptionsSchema>
 /** What `ndjsonSink` returns. */
 export interface NdjsonSink {
   /**
-   * Writes the `data` of each message as one line and resolves with the messages once the write is
-   * accepted (after `'drain'` when the output is full). Use it as `handleBatch`, or call it inside
+   * Writes the `data` of each message as one line and resolves with the messages once the output has
+   * handed the text on (for a file: it is in the OS, so a process crash cannot lose it). Use it as `handleBatch`, or call it inside
    * one with the messages alone. A message whose data has no JSON form is marked failed and skipped.
    */
   handleBatch: {
@@ -107,27 +107,18 @@ export function ndjsonSink(target: string | Writable, options?: NdjsonSinkOption
     return out
   }
 
-  /** Writes `text`; resolves when the output accepts more (at once, or on `'drain'`). */
+  /**
+   * Writes `text`; resolves once the output has handed it on (the write's callback: for a file, the
+   * bytes are in the OS). Resolving earlier, when the stream merely buffered them, would let a
+   * checkpoint pass lines a crash then loses from Node's buffer.
+   */
   function write(text: string): Promise<void> {
     const stream = output()
-    if (stream.write(text)) return Promise.resolve()
     return new Promise((resolve, reject) => {
-      const done = (error?: Error): void => {
-        stream.off('drain', onDrain)
-        stream.off('error', done)
-        stream.off('close', onClose)
-        if (error === undefined) resolve()
+      stream.write(text, (error) => {
+        if (error == null) resolve()
         else reject(error)
-      }
-      const onDrain = (): void => {
-        done()
-      }
-      const onClose = (): void => {
-        done(failure ?? new Error('The NDJSON sink’s output closed'))
-      }
-      stream.on('drain', onDrain)
-      stream.once('error', done)
-      stream.once('close', onClose)
+      })
     })
   }
 
