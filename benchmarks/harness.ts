@@ -6,10 +6,16 @@
  * Cases run one after the other, baseline first, each as a block (see `measure` for why not
  * interleaved).
  *
- * The fixtures every workload shares (the integer source, the acking sink, and `pipelineRun` for the
- * engine's cases) live after that, and the memory workloads' profiler (`profileMemory`: one run, RSS
- * over time) at the end.
+ * The fixtures every workload shares (the integer source, the acking sink, and `runPipeline` /
+ * `pipelineRun` for the engine's cases) live after that, then the adapter workloads' CSV input
+ * (`csvFixture`), and the memory workloads' profiler (`profileMemory`: one run, RSS over time) at
+ * the end. A workload that needs the world outside the process (a file, a database, a server) makes
+ * it in `setup` and removes it in `teardown`; its cases reset it before each run (`prepare`) and
+ * check it after each (`verify`), both untimed.
  */
+import { mkdtemp, open, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Readable, Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { pino } from 'pino'
@@ -21,6 +27,13 @@ export interface BenchCase {
   /** Items one run processes; throughput = items / elapsed seconds. */
   readonly items: number
   readonly run: () => Promise<void>
+  /** Untimed, before each run (warm-up included): e.g. a fresh table. */
+  readonly prepare?: () => Promise<void>
+  /**
+   * Untimed, after each run: checks what landed outside the process (rows in a table, records a
+   * server counted); throws when it is wrong, else resolves to a line saying what was checked.
+   */
+  readonly verify?: () => Promise<string>
 }
 
 /** A baseline known without running, such as a theoretical limit. */
@@ -38,6 +51,14 @@ export interface Workload {
   readonly cases: readonly BenchCase[]
   /** Each gate resolves to a line to print, or throws when the gate does not hold. */
   readonly gates?: readonly (() => Promise<string>)[]
+  /** What one item is, per second: `items/s` by default (`rows/s`, `records/s`…). */
+  readonly unit?: string
+  /**
+   * Untimed, once in the process that measures, before its first case: make the input file, the
+   * database, the server. `teardown` then removes them, whether measuring succeeded or not.
+   */
+  readonly setup?: () => Promise<void>
+  readonly teardown?: () => Promise<void>
 }
 
 /** The raw result of measuring one case: what a child process hands back in `--isolate` mode. */
@@ -47,6 +68,8 @@ export interface Measurement {
   readonly throughputs: readonly number[]
   /** Peak RSS of the process while the case ran, in bytes. */
   readonly peakRss: number
+  /** What the case's `verify` said after its last run, when it has one. */
+  readonly verified?: string
 }
 
 /** One measured (or theoretical) row of a result table. */
@@ -102,20 +125,42 @@ export async function measureCase(bench: BenchCase, runs: number): Promise<Measu
   // may not fire at all during such a run: the RSS taken at the end of each run (before the GC)
   // covers that case, since V8 does not hand pages back between the two.
   const sampler = setInterval(sample, SAMPLE_EVERY_MS)
+  let verified: string | undefined
   try {
     // Run -1 is the warm-up.
     for (let run = -1; run < runs; run++) {
+      await bench.prepare?.()
       globalThis.gc?.()
       const start = performance.now()
       await bench.run()
       const seconds = (performance.now() - start) / 1000
       sample()
+      verified = await bench.verify?.()
       if (run >= 0) throughputs.push(bench.items / seconds)
     }
   } finally {
     clearInterval(sampler)
   }
-  return { name: bench.name, throughputs, peakRss }
+  return { name: bench.name, throughputs, peakRss, ...(verified === undefined ? {} : { verified }) }
+}
+
+/**
+ * Measures every case of `workload` in this process (see `measure`) between its `setup` and
+ * `teardown`; returns the raw measurements, baseline first.
+ */
+export async function measureAll(
+  workload: Workload,
+  runs: number,
+  cases: readonly BenchCase[] = casesOf(workload),
+): Promise<Measurement[]> {
+  await workload.setup?.()
+  try {
+    const measurements: Measurement[] = []
+    for (const bench of cases) measurements.push(await measureCase(bench, runs))
+    return measurements
+  } finally {
+    await workload.teardown?.()
+  }
 }
 
 /** Rows of a workload from the measurements of `casesOf(workload)`, the baseline row first. */
@@ -130,6 +175,7 @@ export function toRows(workload: Workload, measurements: readonly Measurement[])
     n: throughputs.length,
     rssMB: Math.round((peakRss / MB) * 10) / 10,
   }))
+  const unit = workload.unit ?? UNIT
   const given = workload.baseline
   const baseline = isLimit(given)
     ? {
@@ -143,7 +189,7 @@ export function toRows(workload: Workload, measurements: readonly Measurement[])
         rssMB: null,
       }
     : rows.shift()!
-  return [baseline, ...rows].map((row) => ({ ...row, ratio: row.median / baseline.median }))
+  return [baseline, ...rows].map((row) => ({ ...row, unit, ratio: row.median / baseline.median }))
 }
 
 /**
@@ -155,9 +201,7 @@ export function toRows(workload: Workload, measurements: readonly Measurement[])
  * feedback of one case to the next; `run.ts --isolate` gives each case a fresh process instead.
  */
 export async function measure(workload: Workload, runs: number): Promise<Row[]> {
-  const measurements: Measurement[] = []
-  for (const bench of casesOf(workload)) measurements.push(await measureCase(bench, runs))
-  return toRows(workload, measurements)
+  return toRows(workload, await measureAll(workload, runs))
 }
 
 const integer = (value: number) => Math.round(value).toLocaleString('en-US')
@@ -287,9 +331,30 @@ export const passMessage = <T>(_processor: string, message: Message<T>): Message
 /** `handleBatch` of the engine's batch cases: every message of the batch, successful. */
 export const passBatch = <T>(_batcher: string, messages: Message<T>[]): Message<T>[] => messages
 
-const silentLogger = pino({ level: 'silent' })
+/** The logger of every benchmark `Pipeline` and sink: nothing is logged while measuring. */
+export const silentLogger = pino({ level: 'silent' })
 /** Pipeline names must be unique among running pipelines. */
 let pipelines = 0
+
+/**
+ * Runs a `Pipeline` with `options` (any producer) to its end: throws unless it ended on its own
+ * with exactly `n` messages acked successful (per its stop report) and none failed.
+ */
+export async function runPipeline<T>(
+  label: string,
+  n: number,
+  options: Omit<PipelineOptions<T>, 'name' | 'logger'>,
+): Promise<void> {
+  const engine = new Pipeline<T>({ ...options, name: `bench ${label} #${pipelines++}`, logger: silentLogger })
+  await engine.start()
+  const report = await engine.done
+  if (report.reason !== 'ended')
+    throw new Error(`${label}: the pipeline ${report.reason} instead of ending`, { cause: report.error })
+  if (report.failed !== 0 || report.successful !== n)
+    throw new Error(
+      `${label}: report.successful = ${report.successful}, report.failed = ${report.failed}, expected ${n} / 0`,
+    )
+}
 
 /**
  * Runs `source` (`n` items) through a `Pipeline` with `options`, each item wrapped in a `Message`
@@ -310,19 +375,88 @@ export async function pipelineRun<T>(
       failed += bad.length
     },
   }
-  const engine = new Pipeline<T>({
+  await runPipeline<T>(label, n, {
     ...options,
-    name: `bench ${label} #${pipelines++}`,
     producer: { source, transform: (data: never) => new Message<T>(data, { acknowledger }) },
-    logger: silentLogger,
   })
-  await engine.start()
-  const report = await engine.done
-  if (report.reason !== 'ended')
-    throw new Error(`${label}: the pipeline ${report.reason} instead of ending`, { cause: report.error })
   expectAcked(label, successful, n)
-  if (failed !== 0 || report.successful !== n)
-    throw new Error(`${label}: ${failed} messages acked failed, report.successful = ${report.successful}`)
+  if (failed !== 0) throw new Error(`${label}: ${failed} messages acked failed`)
+}
+
+// The adapter workloads (F1, F2, H1): their shared input.
+
+/** A CSV file made for a workload under `os.tmpdir()`: `create()` writes it, `remove()` deletes it. */
+export interface CsvFixture {
+  /** The file's path; valid between `create()` and `remove()`. */
+  readonly path: string
+  /** The header's column names, in order. */
+  readonly columns: readonly string[]
+  readonly rows: number
+  create(): Promise<void>
+  remove(): Promise<void>
+}
+
+/** F1/F2's 8 columns; the table of F2 has the same, typed as in `CSV_COLUMN_TYPES`. */
+export const CSV_COLUMNS = ['id', 'name', 'email', 'city', 'amount', 'qty', 'created_at', 'active'] as const
+/** PostgreSQL types of `CSV_COLUMNS`, in order. */
+export const CSV_COLUMN_TYPES = [
+  'bigint',
+  'text',
+  'text',
+  'text',
+  'numeric(12,2)',
+  'integer',
+  'timestamptz',
+  'boolean',
+]
+/** Cities of the rows: two hold a comma, so about one row in four has a quoted field. */
+const CITIES = ['Lisbon', '"Portland, OR"', 'Osaka', 'Nairobi', 'Lima', 'Oslo', '"Austin, TX"', 'Pune']
+const ROWS_PER_WRITE = 10_000
+const EPOCH_MS = Date.UTC(2026, 0, 1)
+
+/** Row `i` of the CSV, with its line ending: ≈ 95 bytes, the same every time. */
+function csvLine(i: number): string {
+  const amount = ((i * 7919) % 1_000_000) / 100
+  const created = new Date(EPOCH_MS + i * 1000).toISOString()
+  return `${i},Customer ${i},customer${i}@example.com,${CITIES[i % CITIES.length]},${amount.toFixed(2)},${i % 50},${created},${i % 3 === 0}\n`
+}
+
+/**
+ * A generated CSV of `rows` rows (plus the header line) in a fresh directory under `os.tmpdir()`,
+ * the same bytes every time.
+ */
+export function csvFixture(rows: number): CsvFixture {
+  let dir: string | undefined
+  const fixture: CsvFixture = {
+    get path() {
+      if (dir === undefined) throw new Error('the CSV fixture is not created')
+      return join(dir, `rows-${rows}.csv`)
+    },
+    columns: CSV_COLUMNS,
+    rows,
+    async create() {
+      dir = await mkdtemp(join(tmpdir(), 'streamway-bench-'))
+      const file = await open(fixture.path, 'w')
+      try {
+        let text = `${CSV_COLUMNS.join(',')}\n`
+        for (let i = 0; i < rows; i++) {
+          text += csvLine(i)
+          if ((i + 1) % ROWS_PER_WRITE === 0) {
+            await file.write(text)
+            text = ''
+          }
+        }
+        await file.write(text)
+      } finally {
+        await file.close()
+      }
+    },
+    async remove() {
+      if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+      dir = undefined
+    },
+  }
+  return fixture
 }
 
 // Memory workloads (M1): each case runs once, in a process of its own, sampled for RSS throughout.

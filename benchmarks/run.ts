@@ -1,9 +1,14 @@
 /**
  * Entry point of the benchmarks:
- * `node --expose-gc dist/benchmarks/run.js [w1 w2 w3 w4 m1] [--runs N] [--json] [--isolate] [--m1-n N]`.
- * Runs the named workloads (W1–W4 by default; M1 only when named, e.g. `npm run bench -- m1`) and
+ * `node --expose-gc dist/benchmarks/run.js [w1 w2 w3 w4 m1 f1 f2 h1 adapters] [--runs N] [--json] [--isolate] [--m1-n N]`.
+ * Runs the named workloads (W1–W4 by default; M1 and the adapter workloads F1, F2, H1 only when
+ * named, e.g. `npm run bench -- m1` or `npm run bench -- f1`; `adapters` names F1, F2 and H1) and
  * prints a table per workload, or one JSON object per row with `--json` (everything else then goes
  * to stderr, so stdout stays parseable).
+ *
+ * The adapter workloads need a CSV file (made under `os.tmpdir()`), PostgreSQL (F2, see
+ * `f2-csv-postgres.ts`) and an HTTP server process (H1): each makes them in its `setup` in the
+ * process that measures (each case's own with `--isolate`) and removes them in its `teardown`.
  *
  * Each workload runs in a fresh Node process, so that its figures do not depend on the JIT feedback
  * and heap left by the workloads before it. Within a workload the baseline and the streamway cases
@@ -20,10 +25,12 @@ import { spawnSync } from 'node:child_process'
 import { availableParallelism, cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { f1CsvNull } from './f1-csv-null.js'
+import { f2CsvPostgres } from './f2-csv-postgres.js'
+import { h1Http } from './h1-http.js'
 import {
   casesOf,
-  measure,
-  measureCase,
+  measureAll,
   printJson,
   printMemoryJson,
   printMemoryTable,
@@ -47,6 +54,15 @@ const workloads: Readonly<Record<string, () => Workload>> = {
   w3: () => w3Io(),
   w4: () => w4Partition(),
 }
+/** Run only when named: they need a file, a database, a server. */
+const adapterWorkloads: Readonly<Record<string, () => Workload>> = {
+  f1: () => f1CsvNull(),
+  f2: () => f2CsvPostgres(),
+  h1: () => h1Http(),
+}
+const throughputWorkloads = { ...workloads, ...adapterWorkloads }
+/** Names that stand for several workloads. */
+const aliases: Readonly<Record<string, readonly string[]>> = { adapters: Object.keys(adapterWorkloads) }
 
 const { values, positionals } = parseArgs({
   options: {
@@ -71,12 +87,17 @@ if (!Number.isSafeInteger(m1n) || m1n < 1)
 const memoryWorkloads: Readonly<Record<string, () => MemoryWorkload>> = {
   m1: () => m1SlowSink(m1n),
 }
-const unknown = positionals.filter((id) => !(id in workloads) && !(id in memoryWorkloads))
+const named = positionals.flatMap((id) => aliases[id] ?? [id])
+const unknown = named.filter((id) => !(id in throughputWorkloads) && !(id in memoryWorkloads))
 if (unknown.length > 0) {
-  const known = [...Object.keys(workloads), ...Object.keys(memoryWorkloads)]
+  const known = [
+    ...Object.keys(throughputWorkloads),
+    ...Object.keys(memoryWorkloads),
+    ...Object.keys(aliases),
+  ]
   throw new Error(`unknown workload ${unknown.join(', ')}; choose from ${known.join(', ')}`)
 }
-const selected = positionals.length > 0 ? positionals : Object.keys(workloads)
+const selected = named.length > 0 ? named : Object.keys(workloads)
 const { json, isolate } = values
 const info = json ? console.error : console.log
 const script = fileURLToPath(import.meta.url)
@@ -125,18 +146,17 @@ async function runWorkload(id: string): Promise<void> {
     runMemoryWorkload(memory)
     return
   }
-  const workload = workloads[id]!()
-  const rows = isolate
-    ? toRows(
-        workload,
-        casesOf(workload).map(
-          (_, index) =>
-            JSON.parse(child([id, '--case', String(index), '--runs', String(runs)], true)) as Measurement,
-        ),
+  const workload = throughputWorkloads[id]!()
+  const measurements = isolate
+    ? casesOf(workload).map(
+        (_, index) =>
+          JSON.parse(child([id, '--case', String(index), '--runs', String(runs)], true)) as Measurement,
       )
-    : await measure(workload, runs)
+    : await measureAll(workload, runs)
+  const rows = toRows(workload, measurements)
   if (json) printJson(rows)
   else printTable(workload, rows)
+  for (const { name, verified } of measurements) if (verified !== undefined) info(`${name}: ${verified}`)
   for (const gate of workload.gates ?? []) info(await gate())
   if (!isolate)
     info(`${id} process peak RSS (maxRSS): ${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MB`)
@@ -149,9 +169,10 @@ if (values.case !== undefined) {
   const memory = memoryWorkloads[id]
   const missing = () => new Error(`no case ${values.case} in ${id}`)
   if (memory === undefined) {
-    const bench = casesOf(workloads[id]!())[index]
+    const workload = throughputWorkloads[id]!()
+    const bench = casesOf(workload)[index]
     if (bench === undefined) throw missing()
-    console.log(JSON.stringify(await measureCase(bench, runs)))
+    console.log(JSON.stringify((await measureAll(workload, runs, [bench]))[0]))
   } else {
     const bench = memory().cases[index]
     if (bench === undefined) throw missing()
@@ -162,7 +183,7 @@ if (values.case !== undefined) {
     if (globalThis.gc === undefined)
       console.error('warning: run node with --expose-gc to collect between runs')
     const plan = [
-      ...(selected.some((id) => id in workloads)
+      ...(selected.some((id) => id in throughputWorkloads)
         ? [`1 warm-up + ${runs} measured runs per case${isolate ? ', each case in its own process' : ''}`]
         : []),
       ...(selected.some((id) => id in memoryWorkloads)

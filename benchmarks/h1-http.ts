@@ -1,0 +1,145 @@
+/**
+ * H1 http: `n` records in batches of `BATCH_SIZE`, each batch POSTed as one JSON array to a local
+ * HTTP server in a separate process (`h1-server.ts`, forked in `setup`) that counts and discards the
+ * bodies and answers 200. Baseline: a hand-written undici `Pool` of `CONNECTIONS` connections with
+ * `CONNECTIONS` requests in flight (a loop per connection taking the next batch). streamway: a
+ * `Pipeline` (default processors, one batcher of `BATCH_SIZE` at concurrency `CONNECTIONS`) whose
+ * `handleBatch` is an `httpSink` with `CONNECTIONS` connections, default options otherwise.
+ *
+ * Both sides send the same records (`record(i)`, made on demand) in the same batches. After each run
+ * the server is asked what it counted: it must be `n` records in `n / BATCH_SIZE` batches.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { Readable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { Pool } from 'undici'
+import { httpSink } from '../adapters/http/index.js'
+import { passMessage, runPipeline, silentLogger, type BenchCase, type Workload } from './harness.js'
+
+export const BATCH_SIZE = 100
+/** Connections of both pools, and requests in flight at once. */
+export const CONNECTIONS = 8
+const EPOCH_MS = Date.UTC(2026, 0, 1)
+
+/** Record `i`: ≈ 100 bytes of JSON, `id` first (the server counts records by it). */
+interface Item {
+  readonly id: number
+  readonly customer: string
+  readonly amount: number
+  readonly currency: string
+  readonly at: string
+}
+
+const record = (i: number): Item => ({
+  id: i,
+  customer: `customer${i}@example.com`,
+  amount: ((i * 7919) % 1_000_000) / 100,
+  currency: 'EUR',
+  at: new Date(EPOCH_MS + i * 1000).toISOString(),
+})
+
+/** The records `0 … n - 1` as an object-mode Readable, made on demand. */
+function records(n: number): Readable {
+  let next = 0
+  return new Readable({
+    objectMode: true,
+    read() {
+      while (next < n) if (!this.push(record(next++))) return
+      this.push(null)
+    },
+  })
+}
+
+/** The baseline: `CONNECTIONS` loops over one undici Pool, each POSTing the next batch till none is left. */
+async function rawPool(origin: string, n: number): Promise<void> {
+  const pool = new Pool(origin, { connections: CONNECTIONS })
+  let next = 0
+  const loop = async () => {
+    while (next < n) {
+      const batch: Item[] = []
+      for (const end = Math.min(n, next + BATCH_SIZE); next < end; next++) batch.push(record(next))
+      const { statusCode, body } = await pool.request({
+        path: '/',
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(batch),
+      })
+      await body.dump()
+      if (statusCode !== 200) throw new Error(`h1 baseline: status ${statusCode}`)
+    }
+  }
+  try {
+    await Promise.all(Array.from({ length: CONNECTIONS }, loop))
+  } finally {
+    await pool.close()
+  }
+}
+
+/**
+ * H1's cases, against a server forked in `setup` and stopped in `teardown`.
+ * @param n records per run. @default 1_000_000
+ */
+export function h1Http(n = 1_000_000): Workload {
+  let server: ChildProcess | undefined
+  let origin = ''
+  /** What the server counted since the last call. */
+  const take = async (): Promise<{ records: number; batches: number }> => {
+    if (server === undefined) throw new Error('h1: the server is not running')
+    const answer = once(server, 'message')
+    server.send('take')
+    return (await answer)[0] as { records: number; batches: number }
+  }
+  const batches = Math.ceil(n / BATCH_SIZE)
+  const counted = (name: string, run: () => Promise<void>): BenchCase => ({
+    name,
+    items: n,
+    run,
+    async verify() {
+      const got = await take()
+      if (got.records !== n || got.batches !== batches)
+        throw new Error(
+          `h1: the server counted ${got.records} records in ${got.batches} batches, expected ${n} in ${batches}`,
+        )
+      return `the server counted ${got.records.toLocaleString('en-US')} records in ${got.batches.toLocaleString('en-US')} batches ✓`
+    },
+  })
+  return {
+    id: 'h1',
+    title: `http, ${n.toLocaleString('en-US')} records in batches of ${BATCH_SIZE}, ${CONNECTIONS} connections`,
+    unit: 'records/s',
+    async setup() {
+      server = fork(fileURLToPath(new URL('./h1-server.js', import.meta.url)), [], { execArgv: [] })
+      const [message] = (await once(server, 'message')) as [{ port: number }]
+      origin = `http://127.0.0.1:${message.port}`
+    },
+    async teardown() {
+      if (server === undefined) return
+      const exited = once(server, 'exit')
+      server.disconnect()
+      await exited
+      server = undefined
+    },
+    baseline: counted(`undici Pool, hand-written, ${CONNECTIONS} in flight (baseline)`, () =>
+      rawPool(origin, n),
+    ),
+    cases: [
+      counted(
+        `Pipeline: processors (default) → batcher(${BATCH_SIZE}, c=${CONNECTIONS}) → httpSink`,
+        async () => {
+          const sink = httpSink<Item>({ url: `${origin}/`, connections: CONNECTIONS, logger: silentLogger })
+          try {
+            await runPipeline<Item>('h1 Pipeline', n, {
+              producer: { source: records(n) },
+              batchers: { default: { batchSize: BATCH_SIZE, concurrency: CONNECTIONS } },
+              handleMessage: passMessage,
+              handleBatch: sink.handleBatch,
+            })
+          } finally {
+            await sink.close()
+          }
+        },
+      ),
+    ],
+  }
+}
