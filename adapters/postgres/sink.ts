@@ -11,8 +11,8 @@
  * rows stand alone; they fail with an `ItemRejectedError` (SQLSTATE as `receiverCode`), the others
  * land. Any other fault fails the batch's messages with it.
  *
- * Buffer bound: a batch is held once as text (COPY lines or column arrays) while it is written; COPY
- * sends it in 64 KiB chunks and waits for `'drain'`. `writable()` holds at most its `highWaterMark`
+ * Buffer bound: a batch is held once as text (COPY text as 64 KiB Buffers, or column arrays) while it
+ * is written; COPY builds each chunk while the one before is sent, and waits for `'drain'`. `writable()` holds at most its `highWaterMark`
  * items, written as one batch.
  */
 import { once } from 'node:events'
@@ -31,7 +31,7 @@ import { withRetries } from '../../lib/internal/retry.js'
 import { defaultLogger, isLogger, type Logger } from '../../lib/logger.js'
 import { Message } from '../../lib/message.js'
 import { func, integer, parseOptions, type ResolvedOptions } from '../../lib/options.js'
-import { copyLine, toText, type ColumnInfo } from './copy-text.js'
+import { copyFieldWriter, toText, type ColumnInfo, type CopyFieldWriter } from './copy-text.js'
 
 const identifier = z
   .string({ error: 'must be a string' })
@@ -218,12 +218,51 @@ export function isDataError(error: unknown): boolean {
   return code.startsWith('22') || code.startsWith('23')
 }
 
-/** A row of a batch: its message and its value texts, or the reason it has none. */
-interface Row {
-  readonly message: Message
-  readonly texts: (string | null)[]
-  /** The COPY line (without the line feed), built once. */
-  line: string
+/** COPY payload chunks are cut after the first whole line that brings them to this many UTF-16 units. */
+const CHUNK_CHARS = 65_536
+const LF = 0x0a
+
+/**
+ * Rows of a batch ready to write: the messages, and their rows as COPY text (`chunks`: UTF-8
+ * Buffers of whole lines, line `i + 1` being `messages[i]`'s row) or as one array of value texts
+ * per column (`insert` mode). Kept as Buffers, not strings or per-row objects, so that a batch
+ * held across a retry costs the garbage collector next to nothing. COPY text is built a chunk at a
+ * time while the previous chunk is on its way (`more`), so the database parses rows while the
+ * next ones are formatted; what was built is kept for a retry or a split.
+ */
+interface Rows {
+  readonly messages: Message[]
+  readonly chunks: Buffer[]
+  readonly arrays: (string | null)[][]
+  /** Builds the next chunk (its messages too) and tells whether it did; `undefined` once all are built. */
+  more: (() => boolean) | undefined
+}
+
+/** Builds what is left of `rows`. */
+function complete(rows: Rows): void {
+  while (rows.more?.() === true);
+}
+
+/** Each line of COPY text chunks, its line feed included (no line holds a raw line feed). */
+function linesOf(chunks: readonly Buffer[]): Buffer[] {
+  const lines: Buffer[] = []
+  for (const chunk of chunks)
+    for (let start = 0; start < chunk.length;) {
+      const end = chunk.indexOf(LF, start) + 1 || chunk.length
+      lines.push(chunk.subarray(start, end))
+      start = end
+    }
+  return lines
+}
+
+/** Rows `from` … `to - 1` of `rows`. */
+function sliceRows(rows: Rows, from: number, to: number): Rows {
+  return {
+    messages: rows.messages.slice(from, to),
+    chunks: rows.chunks.length === 0 ? [] : [Buffer.concat(linesOf(rows.chunks).slice(from, to))],
+    arrays: rows.arrays.map((a) => a.slice(from, to)),
+    more: undefined,
+  }
 }
 
 /**
@@ -262,6 +301,7 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
   const abort = new AbortController()
   const stats: PostgresSinkStats = { rows: 0, rejected: 0, failed: 0, transactions: 0, retries: 0, splits: 0 }
   let columnInfo: Promise<ColumnInfo[]> | undefined
+  let writers: { info: ColumnInfo[]; fields: CopyFieldWriter[] } | undefined
   let statements: { copy: string; merge: string | undefined; insert: string } | undefined
   let closed = false
 
@@ -325,50 +365,102 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
     return statements
   }
 
-  /** Each message's row as value texts; a message without one fails here. */
-  function prepare(messages: Message[], info: ColumnInfo[]): Row[] {
-    const rows: Row[] = []
-    for (const message of messages) {
-      if (message.isFailed) continue
-      try {
-        const value = toRow === undefined ? message.data : toRow(message)
-        let texts: (string | null)[]
-        if (Array.isArray(value)) {
-          if (value.length !== columns.length)
-            throw new TypeError(`A row array must have ${columns.length} values, got ${value.length}`)
-          texts = value.map((v, i) => toText(v, info[i]))
-        } else if (typeof value === 'object' && value !== null) {
-          const record = value as Record<string, unknown>
-          texts = columns.map((c, i) => toText(record[c], info[i]))
-        } else throw new TypeError(`A row must be an object or an array, got ${describeValue(value)}`)
-        rows.push({ message, texts, line: o.mode === 'copy' ? copyLine(texts) : '' })
-      } catch (error) {
-        stats.rejected++
-        message.failed(new ItemRejectedError(toError(error).message, undefined, { cause: error }))
+  /** The row of a message (object or array) as an array of its column values; throws a TypeError. */
+  function valuesOf(message: Message, into: unknown[]): void {
+    const value = toRow === undefined ? message.data : toRow(message)
+    if (Array.isArray(value)) {
+      if (value.length !== columns.length)
+        throw new TypeError(`A row array must have ${columns.length} values, got ${value.length}`)
+      for (let i = 0; i < columns.length; i++) into[i] = value[i]
+    } else if (typeof value === 'object' && value !== null) {
+      const record = value as Record<string, unknown>
+      for (let i = 0; i < columns.length; i++) into[i] = record[columns[i] as string]
+    } else throw new TypeError(`A row must be an object or an array, got ${describeValue(value)}`)
+  }
+
+  function reject(message: Message, error: unknown): void {
+    stats.rejected++
+    message.failed(new ItemRejectedError(toError(error).message, undefined, { cause: error }))
+  }
+
+  /**
+   * The messages' rows, as COPY text or column arrays; a message without one fails here. In COPY
+   * text each row is one line, built field by field with the column's writer (picked once per
+   * column), and the lines are joined into ~64 KiB strings, each turned into one Buffer: one write
+   * per chunk, and no string or object per row outlives its chunk.
+   */
+  function prepare(messages: Message[], info: ColumnInfo[]): Rows {
+    const ok: Message[] = []
+    const values: unknown[] = new Array<unknown>(columns.length)
+    const width = columns.length
+    if (o.mode !== 'copy') {
+      const arrays = columns.map((): (string | null)[] => [])
+      const texts: (string | null)[] = new Array<string | null>(width)
+      for (const message of messages) {
+        if (message.isFailed) continue
+        try {
+          valuesOf(message, values)
+          for (let i = 0; i < width; i++) texts[i] = toText(values[i], info[i])
+        } catch (error) {
+          reject(message, error)
+          continue
+        }
+        for (let i = 0; i < width; i++) (arrays[i] as (string | null)[]).push(texts[i] ?? null)
+        ok.push(message)
       }
+      return { messages: ok, chunks: [], arrays, more: undefined }
     }
+    if (writers?.info !== info) writers = { info, fields: info.map((c) => copyFieldWriter(c)) }
+    const fields = writers.fields
+    const first = fields[0] as CopyFieldWriter
+    const ordinals = sql(info).merge !== undefined
+    const rows: Rows = { messages: ok, chunks: [], arrays: [], more: undefined }
+    let next = 0
+    rows.more = () => {
+      let chunk = ''
+      while (next < messages.length && chunk.length < CHUNK_CHARS) {
+        const message = messages[next++] as Message
+        if (message.isFailed) continue
+        let line: string
+        try {
+          valuesOf(message, values)
+          line = first(values[0])
+          for (let i = 1; i < width; i++) line += '\t' + (fields[i] as CopyFieldWriter)(values[i])
+        } catch (error) {
+          reject(message, error)
+          continue
+        }
+        ok.push(message)
+        // The staging table's "__sw_ord": the row's place in the batch, kept when the batch splits.
+        chunk += ordinals ? `${line}\t${ok.length}\n` : `${line}\n`
+      }
+      values.fill(undefined)
+      if (next >= messages.length) rows.more = undefined
+      if (chunk.length === 0) return false
+      rows.chunks.push(Buffer.from(chunk))
+      return true
+    }
+    rows.more() // the first chunk: a batch whose rows all failed is not written
     return rows
   }
 
-  async function copyRows(client: pg.PoolClient, text: string, rows: readonly Row[], ordinals: boolean) {
+  /** COPY of `rows`, building each chunk while the one before is sent; respects backpressure. */
+  async function copyRows(client: pg.PoolClient, text: string, rows: Rows) {
     const stream = client.query(copyFrom(text))
     const done = once(stream, 'finish')
     done.catch(() => undefined)
-    let chunk = ''
-    for (let i = 0; i < rows.length; i++) {
-      chunk += ordinals ? `${(rows[i] as Row).line}\t${i + 1}\n` : `${(rows[i] as Row).line}\n`
-      if (chunk.length >= 65536) {
-        if (stream.destroyed) break
-        if (!stream.write(chunk)) await once(stream, 'drain')
-        chunk = ''
-      }
+    let wait = false
+    for (let k = 0; k < rows.chunks.length || rows.more?.() === true; k++) {
+      if (wait) await once(stream, 'drain')
+      if (stream.destroyed) break
+      wait = !stream.write(rows.chunks[k])
     }
-    if (!stream.destroyed) stream.end(chunk)
+    if (!stream.destroyed) stream.end()
     await done
   }
 
   /** One transaction that writes `rows`; throws the fault as it came. */
-  async function writeOnce(rows: readonly Row[], info: ColumnInfo[]): Promise<void> {
+  async function writeOnce(rows: Rows, info: ColumnInfo[]): Promise<void> {
     const s = sql(info)
     const client = await pool.connect()
     let lost: unknown
@@ -393,11 +485,10 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
       }>[]
       xid = begun[1]?.rows[0]?.xid
       if (o.mode === 'copy') {
-        await copyRows(client, s.copy, rows, s.merge !== undefined)
+        await copyRows(client, s.copy, rows)
         if (s.merge !== undefined) await client.query(s.merge)
       } else {
-        const arrays = columns.map((_, i) => rows.map((r) => r.texts[i] ?? null))
-        await client.query(s.insert, arrays)
+        await client.query(s.insert, rows.arrays)
       }
       committing = true
       await client.query('COMMIT')
@@ -450,8 +541,8 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
   }
 
   /** Writes `rows` with retries; on bad data, splits until the bad rows stand alone. */
-  async function write(rows: Row[], info: ColumnInfo[]): Promise<void> {
-    if (rows.length === 0) return
+  async function write(rows: Rows, info: ColumnInfo[]): Promise<void> {
+    if (rows.messages.length === 0 && rows.more === undefined) return
     try {
       await withRetries(() => writeOnce(rows, info), {
         retries: o.retries,
@@ -466,25 +557,28 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
               code: codeOf(error),
               attempt,
               delayMs,
-              rows: rows.length,
+              rows: rows.messages.length,
               err: { message: toError(error).message },
             },
             'PostgreSQL batch failed; retrying',
           )
         },
       })
-      stats.rows += rows.length
+      stats.rows += rows.messages.length
       stats.transactions++
     } catch (error) {
+      complete(rows)
+      const count = rows.messages.length
       if (!isDataError(error)) {
-        stats.failed += rows.length
-        for (const row of rows) row.message.failed(error)
+        stats.failed += count
+        for (const message of rows.messages) message.failed(error)
         return
       }
-      if (rows.length === 1) {
-        const row = rows[0] as Row
+      if (count === 1) {
         stats.rejected++
-        row.message.failed(new ItemRejectedError(toError(error).message, codeOf(error), { cause: error }))
+        ;(rows.messages[0] as Message).failed(
+          new ItemRejectedError(toError(error).message, codeOf(error), { cause: error }),
+        )
         return
       }
       stats.splits++
@@ -493,16 +587,16 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
       const line =
         o.mode === 'copy' && typeof where === 'string' ? /\bCOPY [^\n]*, line (\d+)/.exec(where) : null
       const at = line === null ? -1 : Number(line[1]) - 1
-      if (at >= 0 && at < rows.length) {
-        logger.debug({ code: codeOf(error), line: at + 1, rows: rows.length }, 'bad row in COPY; splitting')
-        await write(rows.slice(0, at), info)
-        await write([rows[at] as Row], info)
-        await write(rows.slice(at + 1), info)
+      if (at >= 0 && at < count) {
+        logger.debug({ code: codeOf(error), line: at + 1, rows: count }, 'bad row in COPY; splitting')
+        await write(sliceRows(rows, 0, at), info)
+        await write(sliceRows(rows, at, at + 1), info)
+        await write(sliceRows(rows, at + 1, count), info)
       } else {
-        logger.debug({ code: codeOf(error), rows: rows.length }, 'bad data in batch; splitting in halves')
-        const half = rows.length >> 1
-        await write(rows.slice(0, half), info)
-        await write(rows.slice(half), info)
+        logger.debug({ code: codeOf(error), rows: count }, 'bad data in batch; splitting in halves')
+        const half = count >> 1
+        await write(sliceRows(rows, 0, half), info)
+        await write(sliceRows(rows, half, count), info)
       }
     }
   }

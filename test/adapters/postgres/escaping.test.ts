@@ -4,6 +4,7 @@ import pg from 'pg'
 import { pino } from 'pino'
 import { Message } from '../../../lib/index.js'
 import { copyEscape, copyLine, postgresSink, quoteIdent, toText } from '../../../adapters/postgres/index.js'
+import { copyFieldWriter } from '../../../adapters/postgres/copy-text.js'
 
 const ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres'
 const DB = `sw_test_${process.pid}_escaping`
@@ -33,6 +34,54 @@ t.test('copyEscape and copyLine follow COPY’s text format', (t) => {
   t.equal(toText(['a', null, 'b"c', ['d']]), '{"a",NULL,"b\\"c",{"d"}}')
   t.equal(toText(Buffer.from([0, 255])), '\\x00ff')
   t.throws(() => toText(new Date(NaN)), TypeError)
+  t.end()
+})
+
+t.test('copyFieldWriter writes what copyEscape(toText(…)) writes, \\N for a null', (t) => {
+  const plain = copyFieldWriter({ type: 'text', json: false, array: false })
+  const json = copyFieldWriter({ type: 'jsonb', json: true, array: false })
+  const dates = [
+    Date.UTC(2024, 1, 29, 1, 2, 3, 4),
+    Date.UTC(2024, 1, 29, 23, 59, 59, 999), // same day: cached prefix
+    Date.UTC(2024, 2, 1, 0, 0, 0, 0),
+    Date.UTC(1969, 11, 31, 23, 59, 59, 999), // before 1970
+    Date.UTC(1, 0, 1),
+    Date.UTC(9999, 11, 31, 23, 59, 59, 999),
+    Date.UTC(10000, 0, 1, 12), // beyond 9999, then back to a cached day
+    Date.UTC(2024, 1, 29, 5, 6, 7, 8),
+    -62198755200000 + 3_600_000, // year 0 = 1 BC
+  ].map((ms) => new Date(ms))
+  const values: unknown[] = [
+    ...dates,
+    'plain',
+    'a\tb\nc\rd\\e',
+    '\\N',
+    '',
+    0,
+    -1.5e-300,
+    NaN,
+    -Infinity,
+    12n,
+    true,
+    false,
+    Buffer.from([0, 92, 255]),
+    ['a', null, 'b"c\t'],
+    { k: 'v\n' },
+  ]
+  for (const value of values)
+    for (const [writer, column] of [
+      [plain, undefined],
+      [json, { type: 'jsonb', json: true, array: false }],
+    ] as const) {
+      const text = toText(value, column)
+      t.equal(writer(value), text === null ? '\\N' : copyEscape(text), String(value))
+    }
+  for (const writer of [plain, json]) {
+    t.equal(writer(null), '\\N')
+    t.equal(writer(undefined), '\\N')
+  }
+  t.throws(() => plain(new Date(NaN)), TypeError)
+  t.throws(() => plain(Symbol('s')), TypeError)
   t.end()
 })
 
