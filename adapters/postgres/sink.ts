@@ -22,12 +22,12 @@ import { from as copyFrom } from 'pg-copy-streams'
 import { z } from 'zod'
 import {
   CommitUnknownError,
-  InvalidOptionError,
   ItemRejectedError,
   describeValue,
   toError,
 } from '../../lib/errors.js'
 import { withRetries } from '../../lib/internal/retry.js'
+import { batchMessages, sinkWritable } from '../../lib/internal/sink.js'
 import { defaultLogger, isLogger, type Logger } from '../../lib/logger.js'
 import { Message } from '../../lib/message.js'
 import { func, integer, parseOptions, type ResolvedOptions } from '../../lib/options.js'
@@ -602,12 +602,7 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
   }
 
   async function handleBatch<T>(first: string | Message<T>[], second?: Message<T>[]): Promise<Message<T>[]> {
-    const messages = typeof first === 'string' ? second : first
-    if (!Array.isArray(messages))
-      throw new InvalidOptionError(
-        'messages',
-        `\`messages\` must be an array, got ${describeValue(messages)}`,
-      )
+    const messages = batchMessages(first, second)
     if (closed) throw new Error('The PostgreSQL sink is closed')
     if (messages.length === 0) return messages
     let info: ColumnInfo[]
@@ -636,33 +631,7 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
   }
 
   function writable(): Writable {
-    const writeAll = (chunks: unknown[], callback: (error?: Error | null) => void): void => {
-      const messages = chunks.map((c) => (c instanceof Message ? (c as Message) : new Message(c)))
-      handleBatch(messages).then((done) => {
-        const bad = done.find((m) => m.isFailed)
-        callback(
-          bad === undefined ? null : toError(bad.status.kind === 'failed' ? bad.status.reason : undefined),
-        )
-      }, callback)
-    }
-    return new Writable({
-      objectMode: true,
-      highWaterMark: o.writableHighWaterMark,
-      write(chunk: unknown, _encoding, callback) {
-        writeAll([chunk], callback)
-      },
-      writev(chunks, callback) {
-        writeAll(
-          (chunks as { chunk: unknown }[]).map((c) => c.chunk),
-          callback,
-        )
-      },
-      final(callback) {
-        close().then(() => {
-          callback()
-        }, callback)
-      },
-    })
+    return sinkWritable<unknown>({ handleBatch, close, highWaterMark: o.writableHighWaterMark })
   }
 
   let closing: Promise<void> | undefined
