@@ -20,12 +20,7 @@ import { Writable } from 'node:stream'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { z } from 'zod'
-import {
-  CommitUnknownError,
-  ItemRejectedError,
-  describeValue,
-  toError,
-} from '../../lib/errors.js'
+import { CommitUnknownError, ItemRejectedError, describeValue, toError } from '../../lib/errors.js'
 import { withRetries } from '../../lib/internal/retry.js'
 import { batchMessages, sinkWritable } from '../../lib/internal/sink.js'
 import { defaultLogger, isLogger, type Logger } from '../../lib/logger.js'
