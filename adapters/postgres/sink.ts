@@ -535,29 +535,34 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
     }
   }
 
+  /** Runs `attempt` with the sink's retry policy, counting and logging each retry with `context`. */
+  function retrying<R>(
+    attempt: () => Promise<R>,
+    what: string,
+    context: Record<string, unknown>,
+  ): Promise<R> {
+    return withRetries(attempt, {
+      retries: o.retries,
+      minDelayMs: o.minDelayMs,
+      maxDelayMs: o.maxDelayMs,
+      classify: isTransient,
+      signal: abort.signal,
+      onRetry: (error, n, delayMs) => {
+        stats.retries++
+        logger.warn(
+          { code: codeOf(error), attempt: n, delayMs, ...context, err: { message: toError(error).message } },
+          what,
+        )
+      },
+    })
+  }
+
   /** Writes `rows` with retries; on bad data, splits until the bad rows stand alone. */
   async function write(rows: Rows, info: ColumnInfo[]): Promise<void> {
     if (rows.messages.length === 0 && rows.more === undefined) return
     try {
-      await withRetries(() => writeOnce(rows, info), {
-        retries: o.retries,
-        minDelayMs: o.minDelayMs,
-        maxDelayMs: o.maxDelayMs,
-        classify: isTransient,
-        signal: abort.signal,
-        onRetry: (error, attempt, delayMs) => {
-          stats.retries++
-          logger.warn(
-            {
-              code: codeOf(error),
-              attempt,
-              delayMs,
-              rows: rows.messages.length,
-              err: { message: toError(error).message },
-            },
-            'PostgreSQL batch failed; retrying',
-          )
-        },
+      await retrying(() => writeOnce(rows, info), 'PostgreSQL batch failed; retrying', {
+        rows: rows.messages.length,
       })
       stats.rows += rows.messages.length
       stats.transactions++
@@ -602,20 +607,7 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
     if (messages.length === 0) return messages
     let info: ColumnInfo[]
     try {
-      info = await withRetries(describe, {
-        retries: o.retries,
-        minDelayMs: o.minDelayMs,
-        maxDelayMs: o.maxDelayMs,
-        classify: isTransient,
-        signal: abort.signal,
-        onRetry: (error, attempt, delayMs) => {
-          stats.retries++
-          logger.warn(
-            { code: codeOf(error), attempt, delayMs, err: { message: toError(error).message } },
-            'reading the PostgreSQL table failed; retrying',
-          )
-        },
-      })
+      info = await retrying(describe, 'reading the PostgreSQL table failed; retrying', {})
     } catch (error) {
       for (const message of messages) if (!message.isFailed) message.failed(error)
       stats.failed += messages.length
