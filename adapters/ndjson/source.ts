@@ -323,10 +323,15 @@ type ResolvedSourceOptions = ResolvedOptions<typeof ndjsonSourceOptionsSchema>
  * @param options.tracker told about every record; gives each message its acknowledger (a checkpoint).
  * @param options.maxFailedRows most malformed lines allowed. @default Infinity
  * @param options.maxFailedRatio most malformed lines as a share of lines read. @default 1
+ * @param options.minRowsForRatio lines read before the ratio is checked (always at the end). @default 1000
+ * @param options.file name put in `metadata.file`. @default the path (`null` for a Readable)
  * @param options.highWaterMark messages buffered before the file is read further. @default 1024
  * @example
  * const source = ndjsonSource('orders.ndjson', { maxFailedRows: 100 })
- * for await (const message of source.stream) console.log(message.metadata.line, message.data)
+ * const p = new Pipeline({ name: 'orders', producer: { source }, handleMessage: (_, m) => m })
+ * await p.start()
+ * const report = await p.done
+ * if (source.stats.budgetExceeded) throw source.stats.budgetExceeded
  */
 export function ndjsonSource(input: string | Readable, options?: NdjsonSourceOptions): NdjsonProducer {
   const resolved = parseOptions(ndjsonSourceOptionsSchema, options)
