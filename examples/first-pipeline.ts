@@ -9,23 +9,9 @@ import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { batch, concurrentMap, merge, partitionBy, rateLimit, type Batch } from '../lib/index.js'
-
-interface Order {
-  id: number
-  customer: string
-  cents: number
-}
+import { orders, type Order } from './orders.js'
 
 const total = Number(process.argv[2] ?? 50_000)
-
-/** An embedded data set: `count` orders from 100 customers, generated on demand. */
-function orders(count: number): Readable {
-  return Readable.from(
-    (function* generate() {
-      for (let id = 0; id < count; id++) yield { id, customer: `c${id % 100}`, cents: (id * 7919) % 10_000 }
-    })(),
-  )
-}
 
 const limiter = rateLimit({ allowedMessages: 100_000, intervalMs: 1000 })
 const router = partitionBy((order: Order) => order.customer, { partitions: 4 })
@@ -52,7 +38,7 @@ const started = process.hrtime.bigint()
 
 await Promise.all([
   pipeline(
-    orders(total),
+    Readable.from(orders(total)),
     limiter.stream(),
     // Stand-in for an async lookup (a price service, a cache): results keep input order.
     concurrentMap(async (order: Order) => ({ ...order, cents: order.cents + (await Promise.resolve(0)) }), {

@@ -10,26 +10,16 @@ import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pino } from 'pino'
 import { Message, Pipeline, stopOnSignals } from '../lib/index.js'
-
-interface Order {
-  id: number
-  customer: string
-  cents: number
-}
+import { orders, type Order } from './orders.js'
 
 const total = Number(process.argv[2] ?? 50_000)
 
-/** An embedded data set: `count` orders from 100 customers; every 1000th has a negative amount. */
-function orders(count: number): Readable {
+/** The embedded orders as messages; every 1000th has a negative amount. */
+function orderMessages(count: number): Readable {
   return Readable.from(
     (function* generate() {
-      for (let id = 0; id < count; id++) {
-        const cents = id % 1000 === 999 ? -1 : (id * 7919) % 10_000
-        yield new Message<Order>(
-          { id, customer: `c${String(id % 100)}`, cents },
-          { metadata: { line: id + 1 } },
-        )
-      }
+      for (const order of orders(count, 1000))
+        yield new Message<Order>(order, { metadata: { line: order.id + 1 } })
     })(),
   )
 }
@@ -43,7 +33,7 @@ let inOrder = true as boolean
 
 const pipeline = new Pipeline<Order>({
   name: 'orders',
-  producer: { source: orders(total) },
+  producer: { source: orderMessages(total) },
   rateLimiting: { allowedMessages: 20_000, intervalMs: 1000 },
   // Failed orders are counted below; the default logger would print a warning for each group.
   logger: pino({ level: 'error' }),
