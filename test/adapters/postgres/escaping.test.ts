@@ -1,27 +1,13 @@
 import t from 'tap'
 import fc from 'fast-check'
-import pg from 'pg'
 import { pino } from 'pino'
 import { Message } from '../../../lib/index.js'
-import { copyEscape, copyLine, postgresSink, quoteIdent, toText } from '../../../adapters/postgres/index.js'
+import { copyEscape, copyLine, postgresSink, toText } from '../../../adapters/postgres/index.js'
 import { copyFieldWriter } from '../../../adapters/postgres/copy-text.js'
+import { scratchDatabase } from '../../fixtures/scratch-database.js'
 
-const ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres'
-const DB = `sw_test_${process.pid}_escaping`
-const URL_DB = `postgres://postgres@127.0.0.1:5432/${DB}`
 const silent = pino({ level: 'silent' })
-
-const admin = new pg.Client({ connectionString: ADMIN })
-await admin.connect()
-await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(DB)} WITH (FORCE)`)
-await admin.query(`CREATE DATABASE ${quoteIdent(DB)}`)
-const db = new pg.Pool({ connectionString: URL_DB, max: 2 })
-db.on('error', () => undefined)
-t.teardown(async () => {
-  await db.end()
-  await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(DB)} WITH (FORCE)`)
-  await admin.end()
-})
+const { url: URL_DB, pool: db } = await scratchDatabase(t, 'escaping', 2)
 
 t.test('copyEscape and copyLine follow COPY’s text format', (t) => {
   t.equal(copyEscape('plain'), 'plain')

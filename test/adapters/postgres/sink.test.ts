@@ -1,8 +1,8 @@
+import pg from 'pg'
 import t, { type Test } from 'tap'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
-import pg from 'pg'
 import { pino } from 'pino'
 import {
   InvalidOptionError,
@@ -12,24 +12,11 @@ import {
   SinkRetriesExhaustedError,
 } from '../../../lib/index.js'
 import { postgresSink, quoteIdent, type PostgresSinkOptions } from '../../../adapters/postgres/index.js'
+import { scratchDatabase } from '../../fixtures/scratch-database.js'
 
-const ADMIN = 'postgres://postgres@127.0.0.1:5432/postgres'
-const DB = `sw_test_${process.pid}_sink`
-const URL_DB = `postgres://postgres@127.0.0.1:5432/${DB}`
 const silent = pino({ level: 'silent' })
 let tableNo = 0
-
-const admin = new pg.Client({ connectionString: ADMIN })
-await admin.connect()
-await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(DB)} WITH (FORCE)`)
-await admin.query(`CREATE DATABASE ${quoteIdent(DB)}`)
-const db = new pg.Pool({ connectionString: URL_DB, max: 3 })
-db.on('error', () => undefined)
-t.teardown(async () => {
-  await db.end()
-  await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(DB)} WITH (FORCE)`)
-  await admin.end()
-})
+const { url: URL_DB, pool: db } = await scratchDatabase(t, 'sink', 3)
 
 /** A fresh table `name (id int primary key, name text not null, qty int check (qty >= 0))`. */
 async function table(extra = ''): Promise<string> {
