@@ -136,9 +136,7 @@ export function importOptions(): Option[] {
     new Option('--no-progress', 'no progress bar or progress lines'),
     new Option('--log-level <level>', 'pino log level (logs go to stderr)')
       .choices(logLevels)
-      // Failed rows are counted in the summary and kept in the dead-letter file; a warning per
-      // failed group would bury the progress on a file with many bad rows.
-      .default('error'),
+      .default('warn'),
     new Option('--shutdown-timeout <ms>', 'most time a graceful stop waits for rows in flight')
       .argParser(integer(1))
       .default(30_000),

@@ -130,11 +130,15 @@ export class Acker {
     for (const message of failed) {
       const reason = message.status.kind === 'failed' ? message.status.reason : undefined
       const label = reasonLabel(reason)
-      metrics.countFailure(label)
       reasons.set(label, (reasons.get(label) ?? 0) + 1)
       firstError ??= reason
     }
-    this.#rt.logger.warn(
+    for (const [label, count] of reasons) metrics.countFailure(label, count)
+    // With a handleFailed, the failures are already in the user's hands (a dead letter): a line per
+    // group would only repeat them, so it is debug; without one, this line is all there is.
+    const level = this.#rt.handleFailed === undefined ? 'warn' : 'debug'
+    if (!this.#rt.logger.isLevelEnabled(level)) return
+    this.#rt.logger[level](
       {
         event: logEvents.messageFailed,
         stage,

@@ -132,9 +132,9 @@ export class PipelineMetrics {
     return this.received - this.successful - this.failed
   }
 
-  /** Counts one failure with `label`. */
-  countFailure(label: string): void {
-    this.failures.set(label, (this.failures.get(label) ?? 0) + 1)
+  /** Counts `count` failures with `label`. */
+  countFailure(label: string, count = 1): void {
+    this.failures.set(label, (this.failures.get(label) ?? 0) + count)
   }
 
   /** A frozen snapshot of every figure. */

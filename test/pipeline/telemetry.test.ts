@@ -344,6 +344,29 @@ t.test('failures are logged through the given logger as message_failed with thei
   })
 })
 
+t.test('with a handleFailed, failed groups are logged at debug, not warn (the user has them)', async (t) => {
+  const lines: Record<string, unknown>[] = []
+  const pipeline = build<number>(t, 'logs-handled', {
+    logger: loggerInto(lines),
+    handleMessage() {
+      throw new RangeError('odd')
+    },
+    handleFailed: (messages) => messages,
+  })
+  await pipeline.start()
+  await pipeline.testBatch([1, 2])
+  await until(() => lines.some((l) => l.event === logEvents.messageFailed))
+  t.match(
+    lines.find((l) => l.event === logEvents.messageFailed),
+    { level: 20, reasons: { RangeError: 2 } },
+  )
+  t.same(
+    lines.filter((l) => l.event === logEvents.messageFailed && l.level === 40),
+    [],
+  )
+  t.same(pipeline.metrics().failuresByReason, { RangeError: 2 })
+})
+
 t.test('a pino logger built with redactPaths hides authorization headers', async (t) => {
   const lines: Record<string, unknown>[] = []
   const logger = loggerInto(lines, { redact: [...redactPaths] })
