@@ -340,8 +340,10 @@ export function ndjsonSource(input: string | Readable, options?: NdjsonSourceOpt
     if (input === '') throw new InvalidOptionError('input', '`input` must be a path or a Readable', input)
     const file = createReadStream(input, { start: resolved.startAt?.offset ?? 0, highWaterMark: READ_CHUNK })
     stream = new NdjsonReadable(file, true, resolved.file ?? input, resolved)
+    // What this run has to read: a resumed run starts at the offset (the stats' contract).
+    const from = resolved.startAt?.offset ?? 0
     stat(input, (error, info) => {
-      if (error === null) stream.stats.totalBytes = info.size
+      if (error === null) stream.stats.totalBytes = Math.max(0, info.size - from)
     })
   } else if (input instanceof Readable) {
     const path = (input as Readable & { path?: unknown }).path

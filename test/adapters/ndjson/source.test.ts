@@ -172,6 +172,7 @@ t.test('resume from a position reads only the rest, numbering lines from line + 
     ],
   )
   t.equal(fromPath.source.stats.bytesRead, file.length - resumeAt.offset, 'reads only the rest')
+  t.equal(fromPath.source.stats.totalBytes, file.length - resumeAt.offset, 'and has only the rest to read')
   t.same(
     fromPath.messages.map((m) => meta(m).offset),
     [positions[1]!.offset + 1, positions[2]!.offset],
