@@ -102,6 +102,18 @@ export class CsvSource implements Producer {
     this.#stopInput()
   }
 
+  /**
+   * The column names this source uses: the `columns` option when it is an array, else the header
+   * line of the file read with this source's settings (quote, delimiter, BOM, encoding, `fromLine`);
+   * `undefined` for a Readable input or `columns: false`. Reads only the top of the file.
+   */
+  async columnNames(): Promise<readonly string[] | undefined> {
+    const columns = this.options.columns
+    if (Array.isArray(columns)) return columns
+    if (!columns || typeof this.#source !== 'string') return undefined
+    return readHeader(this.#source, this.#settings(true, 0, 1, undefined))
+  }
+
   // ---- input ----
 
   #onRead(): void {

@@ -1,6 +1,6 @@
 /** The columns of a postgres import when `--columns` is not given: the CSV header, or the keys of the first NDJSON record. */
 import { open } from 'node:fs/promises'
-import { parse } from 'csv-parse/sync'
+import { csvSource } from '../../adapters/csv/index.js'
 import type { ImportConfig } from './options.js'
 import { UsageError } from './io.js'
 
@@ -23,22 +23,30 @@ async function firstLine(path: string): Promise<string | undefined> {
 }
 
 export async function inferColumns(config: ImportConfig): Promise<string[]> {
+  let names: unknown
+  if (config.format === 'csv') {
+    // The CSV source's own header reader, so the names are the ones the import will parse.
+    names = await csvSource(config.file, { delimiter: config.delimiter })
+      .columnNames()
+      .catch(() => undefined)
+    return checked(names, config)
+  }
   const line = await firstLine(config.file)
   if (line === undefined) throw new UsageError(`${config.file} is empty; pass --columns`)
-  let names: unknown
   try {
-    if (config.format === 'csv') names = parse(line, { delimiter: config.delimiter })[0]
-    else {
-      const record: unknown = JSON.parse(line)
-      names =
-        typeof record === 'object' && record !== null && !Array.isArray(record)
-          ? Object.keys(record)
-          : undefined
-    }
+    const record: unknown = JSON.parse(line)
+    names =
+      typeof record === 'object' && record !== null && !Array.isArray(record)
+        ? Object.keys(record)
+        : undefined
   } catch {
     names = undefined
   }
+  return checked(names, config)
+}
+
+function checked(names: unknown, config: ImportConfig): string[] {
   if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string' || n === ''))
     throw new UsageError(`cannot read the column names from the first line of ${config.file}; pass --columns`)
-  return names as string[]
+  return [...(names as string[])]
 }

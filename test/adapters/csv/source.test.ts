@@ -441,3 +441,14 @@ t.test('through a Pipeline, every row is acked exactly once, good or failed', as
   t.match(report, { successful: 4989, failed: 11 })
   t.match(source.stats, { rows: 5000, failed: 11, ended: true })
 })
+
+t.test(
+  'columnNames reads the header as the source parses it: BOM, quotes, a line break in a name',
+  async (t) => {
+    const path = fileOf('\uFEFFid;"full\nname";"a ""quoted"" one"\n1;x;y\n')
+    t.same(await csvSource(path, { delimiter: ';' }).columnNames(), ['id', 'full\nname', 'a "quoted" one'])
+    t.same(await csvSource(path, { columns: ['a', 'b', 'c'] }).columnNames(), ['a', 'b', 'c'])
+    t.equal(await csvSource(path, { columns: false }).columnNames(), undefined)
+    t.equal(await csvSource(Readable.from([Buffer.from('a,b\n')])).columnNames(), undefined)
+  },
+)
