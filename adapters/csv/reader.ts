@@ -13,9 +13,9 @@
  * field count, one call to the sink. UTF-8 is checked once per chunk (`isUtf8`), per row only in a
  * chunk that fails the check.
  */
-import { isUtf8 } from 'node:buffer'
 import { Parser } from 'csv-parse'
 import { MalformedRecordError } from '../../lib/errors.js'
+import { Utf8Check } from './utf8-check.js'
 
 const LF = 10
 const CR = 13
@@ -96,10 +96,7 @@ export class CsvReader {
   #bomPending: boolean
   #discarding = false
   #jumped: boolean
-  /** UTF-8: bytes checked so far, and the range that failed the check. */
-  #validatedTo: number
-  #suspectFrom = Infinity
-  #suspectTo = -1
+  readonly #utf8: Utf8Check | undefined
   #stopped = false
   #restartAt = -1
   /** The header's column names, once read. */
@@ -109,7 +106,8 @@ export class CsvReader {
     this.#s = settings
     this.#sink = sink
     this.#columns = Array.isArray(settings.columns) ? (settings.columns as readonly string[]) : false
-    this.#heldBase = this.#recStart = this.#validatedTo = settings.startOffset
+    this.#heldBase = this.#recStart = settings.startOffset
+    this.#utf8 = settings.encoding === 'utf8' ? new Utf8Check(settings.startOffset) : undefined
     this.#recLine = settings.startLine
     this.#bomPending = settings.startOffset === 0 && settings.encoding === 'utf8'
     this.#jumped = settings.jumpTo === undefined
@@ -133,14 +131,14 @@ export class CsvReader {
     const held = this.#held
     this.#held = held.length === 0 ? chunk : Buffer.concat([held, chunk])
     if (this.#nextLf === Infinity) this.#nextLf = -1
-    if (this.#s.encoding === 'utf8') this.#validate(false)
+    this.#utf8?.scan(this.#held, this.#heldBase, false)
     this.#advance(this.#api === undefined ? undefined : chunk, false)
   }
 
   /** The file has ended: parses what is left. */
   end(): void {
     if (this.#phase === 'done') return
-    if (this.#s.encoding === 'utf8') this.#validate(true)
+    this.#utf8?.scan(this.#held, this.#heldBase, true)
     this.#advance(undefined, true)
     this.#phase = 'done'
   }
@@ -162,7 +160,7 @@ export class CsvReader {
       const error = api.parse(input, end, this.#push, noop)
       if (this.#stopped) return
       if (error !== undefined) this.#recover(error, end)
-      if (this.#restartAt === -1) break
+      if (this.#restartAt === -1 || this.#api === undefined) break
       // A fresh parser from `#restartAt`: after the header, or after a malformed line.
       this.#recStart = this.#restartAt
       if (!this.#prepare(end)) break
@@ -295,11 +293,9 @@ export class CsvReader {
       code = 'CSV_RECORD_INCONSISTENT_COLUMNS'
       fault = `The row has ${String(api.state.record.length)} fields, expected ${String(this.#columns.length)} columns`
     }
-    if (fault === undefined && end > this.#suspectFrom && start < this.#suspectTo) {
-      if (!isUtf8(held.subarray(start - base, end - base))) {
-        code = 'CSV_INVALID_ENCODING'
-        fault = 'The row is not valid UTF-8'
-      }
+    if (fault === undefined && this.#utf8?.valid(held, base, start, end) === false) {
+      code = 'CSV_INVALID_ENCODING'
+      fault = 'The row is not valid UTF-8'
     }
     if (fault === undefined) this.#sink.row(record, line, start, endLine, end)
     else this.#malformed(fault, code, line, start, endLine, end)
@@ -327,6 +323,14 @@ export class CsvReader {
         parserCode: code,
       })
     const lf = held.indexOf(LF, start - base)
+    if (lf === -1 && !end && heldEnd - start <= this.#s.maxRecordSize) {
+      // Wait for the line's end, so that the position past the failed line is past its line feed:
+      // the row is parsed again, from its start, by a fresh parser when more bytes come.
+      this.#recStart = start
+      this.#recLine = line
+      this.#api = undefined
+      return
+    }
     const lineEnd = lf === -1 ? heldEnd : base + lf + 1
     const message = `${describeCode(code, error)}; the line is failed and reading goes on at the next line`
     this.#recStart = lineEnd
@@ -372,37 +376,11 @@ export class CsvReader {
     this.#nextLf = p
     return n
   }
-
-  /** Checks the new whole characters for UTF-8; a failure marks the range for per-row checks. */
-  #validate(end: boolean): void {
-    const held = this.#held
-    const base = this.#heldBase
-    const to = end ? base + held.length : base + completeUpTo(held)
-    const from = Math.max(this.#validatedTo, base)
-    if (to <= from) return
-    if (!isUtf8(held.subarray(from - base, to - base))) {
-      if (this.#suspectFrom > from) this.#suspectFrom = from
-      this.#suspectTo = to
-    }
-    this.#validatedTo = to
-  }
 }
 
 function next(held: Buffer, base: number, from: number): number {
   const i = held.indexOf(LF, from - base)
   return i === -1 ? Infinity : base + i
-}
-
-/** Length of `buf` without a trailing incomplete UTF-8 sequence. */
-function completeUpTo(buf: Buffer): number {
-  const n = buf.length
-  for (let back = 1; back <= 3 && back <= n; back++) {
-    const b = buf[n - back] as number
-    if ((b & 0xc0) === 0x80) continue // a continuation byte: look further back
-    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1
-    return need > back ? n - back : n
-  }
-  return n
 }
 
 /** The text of a record without its line ending. */
