@@ -29,6 +29,18 @@ export function finiteNumber(min: number) {
   return z.custom<number>((n) => typeof n === 'number' && Number.isFinite(n) && n >= min, { error: rule })
 }
 
+/** True for a one-character string of a single-byte (ASCII, non-NUL) character: a CSV separator COPY takes. */
+export function isAsciiChar(value: unknown): value is string {
+  if (typeof value !== 'string' || value.length !== 1) return false
+  const code = value.charCodeAt(0)
+  return code > 0 && code < 128
+}
+
+/** An option holding one ASCII character (`isAsciiChar`). */
+export function asciiChar() {
+  return z.custom<string>(isAsciiChar, { error: 'must be one ASCII character' })
+}
+
 /** A boolean option. */
 export function boolean() {
   return z.boolean({ error: 'must be a boolean' })

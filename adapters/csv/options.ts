@@ -42,6 +42,10 @@ export const csvSourceOptionsSchema = z.strictObject({
       description:
         'Encoding of the bytes; with utf8 a leading BOM is dropped and invalid bytes fail their row.',
     }),
+  raw: z.boolean({ error: 'must be a boolean' }).default(false).meta({
+    description:
+      "Rows are not parsed: each message's `data` is the row's bytes as in the file (a `Buffer`, without its line ending), for a target that reads CSV itself (`postgresSink` `mode: 'csv'`). Field counts, quotes and UTF-8 are still checked; delimiter, quote and escape must be one ASCII character.",
+  }),
   fromLine: integer(1).default(1).meta({
     description: 'First line (1-based) to read: the header with `columns: true`, else the first row.',
   }),

@@ -12,7 +12,7 @@ import {
   toError,
   type MalformedRecordError,
 } from '../../lib/errors.js'
-import { parseOptions } from '../../lib/options.js'
+import { isAsciiChar, parseOptions } from '../../lib/options.js'
 import type { Producer } from '../../lib/pipeline/producer.js'
 import type { RecordTracker } from '../file/position.js'
 import {
@@ -23,6 +23,7 @@ import {
   type RecordSourceStats,
 } from '../file/record-source.js'
 import { CsvReader, type ReaderSettings, type RowSink } from './reader.js'
+import { CsvSplitter } from './splitter.js'
 import { csvSourceOptionsSchema, type CsvSourceOptions, type ResolvedCsvSourceOptions } from './options.js'
 
 /** Where a row came from: `metadata` of each message. */
@@ -35,8 +36,18 @@ export interface CsvMetadata {
   readonly offset: number
 }
 
-/** A row: an object keyed by column name, or an array of fields with `columns: false`. */
-export type CsvRow = Record<string, string> | string[]
+/**
+ * A row: an object keyed by column name, or an array of fields with `columns: false`; with
+ * `raw: true`, the row's bytes (a `Buffer`).
+ */
+export type CsvRow = Record<string, string> | string[] | Buffer
+
+/** What turns the file's bytes into rows: csv-parse (`CsvReader`), or the splitter for `raw`. */
+interface RowReader {
+  feed(chunk: Buffer): void
+  end(): void
+  stop(): void
+}
 
 /** Progress of a source; live, read it any time. */
 export type CsvSourceStats = RecordSourceStats
@@ -60,7 +71,7 @@ export class CsvSource implements Producer {
   readonly #tracker: RecordTracker | undefined
   readonly #budget: ErrorBudget
   readonly #minRows: number
-  #reader: CsvReader | undefined
+  #reader: RowReader | undefined
   #input: Input | undefined
   #started = false
   #paused = false
@@ -73,6 +84,16 @@ export class CsvSource implements Producer {
     const o = parseOptions(csvSourceOptionsSchema, options)
     if (o.delimiter === o.quote)
       throw new InvalidOptionError('options.quote', '`options.quote` must differ from `delimiter`', o.quote)
+    if (o.raw)
+      for (const name of ['delimiter', 'quote', 'escape'] as const) {
+        const value = o[name]
+        if (typeof value === 'string' && !isAsciiChar(value))
+          throw new InvalidOptionError(
+            `options.${name}`,
+            `\`options.${name}\` must be one ASCII character with \`raw: true\`, got ${JSON.stringify(value)}`,
+            value,
+          )
+      }
     this.options = o
     this.#source = input
     this.#file = o.file ?? (typeof input === 'string' ? input : null)
@@ -161,7 +182,8 @@ export class CsvSource implements Producer {
       if (input.owned) input.stream.destroy()
       return
     }
-    this.#reader = new CsvReader(this.#settings(columns, startOffset, startLine, jumpTo), this.#sink)
+    const settings = this.#settings(columns, startOffset, startLine, jumpTo)
+    this.#reader = o.raw ? new CsvSplitter(settings, this.#sink) : new CsvReader(settings, this.#sink)
     this.#input = input
     const stream = input.stream
     stream.on('data', this.#onData)
