@@ -25,7 +25,7 @@ import { withRetries } from '../../lib/internal/retry.js'
 import { batchMessages, sinkWritable } from '../../lib/internal/sink.js'
 import { defaultLogger, isLogger, type Logger } from '../../lib/logger.js'
 import { Message } from '../../lib/message.js'
-import { func, integer, parseOptions, type ResolvedOptions } from '../../lib/options.js'
+import { asciiChar, func, integer, parseOptions, type ResolvedOptions } from '../../lib/options.js'
 import { copyFieldWriter, toText, type ColumnInfo, type CopyFieldWriter } from './copy-text.js'
 
 const identifier = z
@@ -66,9 +66,25 @@ export const postgresSinkOptionsSchema = z
       .optional()
       .meta({ description: 'Maps a message to its row (object or array).', default: '`message.data`' }),
     mode: z
-      .enum(['copy', 'insert'], { error: "must be 'copy' or 'insert'" })
+      .enum(['copy', 'insert', 'csv'], { error: "must be 'copy', 'insert' or 'csv'" })
       .default('copy')
-      .meta({ description: '`copy`: `COPY … FROM STDIN`; `insert`: `INSERT … SELECT FROM unnest(…)`.' }),
+      .meta({
+        description:
+          "`copy`: `COPY … FROM STDIN`; `insert`: `INSERT … SELECT FROM unnest(…)`; `csv`: each row is one CSV record's bytes (a `Buffer` or string, e.g. from `csvSource({ raw: true })`), sent as they are to `COPY … (FORMAT csv)`.",
+      }),
+    csv: z
+      .strictObject({
+        delimiter: asciiChar().default(','),
+        quote: asciiChar().default('"'),
+        escape: asciiChar().optional(),
+        encoding: z.enum(['utf8', 'latin1'], { error: "must be 'utf8' or 'latin1'" }).default('utf8'),
+      })
+      .default({ delimiter: ',', quote: '"', encoding: 'utf8' })
+      .meta({
+        description:
+          "With `mode: 'csv'`: the records' `{ delimiter, quote, escape, encoding }` (one ASCII character each; `escape` defaults to `quote`).",
+        default: "`{ delimiter: ',', quote: '\"', encoding: 'utf8' }`",
+      }),
     onConflict: z
       .strictObject({
         key: z
@@ -228,6 +244,8 @@ const LF = 0x0a
 interface Rows {
   readonly messages: Message[]
   readonly chunks: Buffer[]
+  /** `csv` mode: each message's record bytes, so that a split needs no scan of the chunks. */
+  readonly records: Buffer[]
   readonly arrays: (string | null)[][]
   /** Builds the next chunk (its messages too) and tells whether it did; `undefined` once all are built. */
   more: (() => boolean) | undefined
@@ -252,12 +270,40 @@ function linesOf(chunks: readonly Buffer[]): Buffer[] {
 
 /** Rows `from` … `to - 1` of `rows`. */
 function sliceRows(rows: Rows, from: number, to: number): Rows {
+  const records = rows.records.slice(from, to)
+  let chunks: Buffer[] = []
+  if (records.length > 0) chunks = [joinRecords(records)]
+  else if (rows.chunks.length > 0) chunks = [Buffer.concat(linesOf(rows.chunks).slice(from, to))]
   return {
     messages: rows.messages.slice(from, to),
-    chunks: rows.chunks.length === 0 ? [] : [Buffer.concat(linesOf(rows.chunks).slice(from, to))],
+    chunks,
+    records,
     arrays: rows.arrays.map((a) => a.slice(from, to)),
     more: undefined,
   }
+}
+
+/** CSV records as COPY input: each followed by a line feed, in one Buffer. */
+function joinRecords(records: readonly Buffer[], from = 0, to = records.length): Buffer {
+  let size = 0
+  for (let i = from; i < to; i++) size += (records[i] as Buffer).length + 1
+  const chunk = Buffer.allocUnsafe(size)
+  let at = 0
+  for (let i = from; i < to; i++) {
+    at += (records[i] as Buffer).copy(chunk, at)
+    chunk[at++] = LF
+  }
+  return chunk
+}
+
+/** `\.` alone on a line ends COPY's input, even in CSV: such a record is sent quoted (same value). */
+function isEndMarker(record: Buffer): boolean {
+  return record.length === 2 && record[0] === 0x5c && record[1] === 0x2e
+}
+
+/** A string as an SQL literal. */
+function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`
 }
 
 /**
@@ -346,11 +392,19 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
     }
     const casts = columns.map((c, i) => `u.${quoteIdent(c)}::${info[i]?.type ?? 'text'} AS ${quoteIdent(c)}`)
     const unnest = `SELECT ${casts.join(', ')}, u."__sw_ord" FROM unnest(${columns.map((_, i) => `$${i + 1}::text[]`).join(', ')}) WITH ORDINALITY AS u(${columnList}, "__sw_ord")`
+    const csv = o.csv
+    const csvOptions =
+      o.mode === 'csv'
+        ? ` WITH (FORMAT csv, DELIMITER ${literal(csv.delimiter)}, QUOTE ${literal(csv.quote)}, ESCAPE ${literal(csv.escape ?? csv.quote)}, ENCODING ${csv.encoding === 'utf8' ? "'UTF8'" : "'LATIN1'"})`
+        : ''
     statements = {
       copy:
         conflict === undefined
-          ? `COPY ${target} (${columnList}) FROM STDIN`
-          : `COPY ${quoteIdent(stageName)} (${columnList}, "__sw_ord") FROM STDIN`,
+          ? `COPY ${target} (${columnList}) FROM STDIN${csvOptions}`
+          : o.mode === 'csv'
+            ? // The stage's "__sw_ord" is a bigserial here: it numbers the rows in COPY order.
+              `COPY ${quoteIdent(stageName)} (${columnList}) FROM STDIN${csvOptions}`
+            : `COPY ${quoteIdent(stageName)} (${columnList}, "__sw_ord") FROM STDIN`,
       merge:
         conflict === undefined
           ? undefined
@@ -388,7 +442,8 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
     const ok: Message[] = []
     const values: unknown[] = new Array<unknown>(columns.length)
     const width = columns.length
-    if (o.mode !== 'copy') {
+    if (o.mode === 'csv') return prepareRecords(messages)
+    if (o.mode === 'insert') {
       const arrays = columns.map((): (string | null)[] => [])
       const texts: (string | null)[] = new Array<string | null>(width)
       for (const message of messages) {
@@ -403,13 +458,13 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
         for (let i = 0; i < width; i++) (arrays[i] as (string | null)[]).push(texts[i] ?? null)
         ok.push(message)
       }
-      return { messages: ok, chunks: [], arrays, more: undefined }
+      return { messages: ok, chunks: [], records: [], arrays, more: undefined }
     }
     if (writers?.info !== info) writers = { info, fields: info.map((c) => copyFieldWriter(c)) }
     const fields = writers.fields
     const first = fields[0] as CopyFieldWriter
     const ordinals = sql(info).merge !== undefined
-    const rows: Rows = { messages: ok, chunks: [], arrays: [], more: undefined }
+    const rows: Rows = { messages: ok, chunks: [], records: [], arrays: [], more: undefined }
     let next = 0
     rows.more = () => {
       let chunk = ''
@@ -433,6 +488,47 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
       if (next >= messages.length) rows.more = undefined
       if (chunk.length === 0) return false
       rows.chunks.push(Buffer.from(chunk))
+      return true
+    }
+    rows.more() // the first chunk: a batch whose rows all failed is not written
+    return rows
+  }
+
+  /**
+   * `csv` mode: the messages' records, sent as they are. Chunks of ~64 KiB are joined from the
+   * record Buffers (one copy of each byte), a chunk while the one before is on its way.
+   */
+  function prepareRecords(messages: Message[]): Rows {
+    const ok: Message[] = []
+    const records: Buffer[] = []
+    const rows: Rows = { messages: ok, chunks: [], records, arrays: [], more: undefined }
+    const encoding = o.csv.encoding
+    let next = 0
+    rows.more = () => {
+      const first = records.length
+      let size = 0
+      while (next < messages.length && size < CHUNK_CHARS) {
+        const message = messages[next++] as Message
+        if (message.isFailed) continue
+        const value = toRow === undefined ? message.data : toRow(message)
+        let record: Buffer
+        if (Buffer.isBuffer(value)) record = value
+        else if (typeof value === 'string') record = Buffer.from(value, encoding)
+        else {
+          reject(
+            message,
+            new TypeError(`A row must be a CSV record (a Buffer or a string), got ${describeValue(value)}`),
+          )
+          continue
+        }
+        if (isEndMarker(record)) record = Buffer.from('"\\."')
+        ok.push(message)
+        records.push(record)
+        size += record.length + 1
+      }
+      if (next >= messages.length) rows.more = undefined
+      if (records.length === first) return false
+      rows.chunks.push(joinRecords(records, first))
       return true
     }
     rows.more() // the first chunk: a batch whose rows all failed is not written
@@ -467,9 +563,12 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
     let committing = false
     let dead = false
     try {
-      if (o.mode === 'copy' && s.merge !== undefined && !staged.has(client)) {
+      if (o.mode !== 'insert' && s.merge !== undefined && !staged.has(client)) {
+        const stage = quoteIdent(stageName)
         await client.query(
-          `CREATE TEMP TABLE IF NOT EXISTS ${quoteIdent(stageName)} ON COMMIT DELETE ROWS AS SELECT ${columnList}, 0::bigint AS "__sw_ord" FROM ${target} WITH NO DATA`,
+          o.mode === 'csv'
+            ? `CREATE TEMP TABLE IF NOT EXISTS ${stage} ON COMMIT DELETE ROWS AS SELECT ${columnList} FROM ${target} WITH NO DATA; ALTER TABLE ${stage} ADD COLUMN IF NOT EXISTS "__sw_ord" bigserial`
+            : `CREATE TEMP TABLE IF NOT EXISTS ${stage} ON COMMIT DELETE ROWS AS SELECT ${columnList}, 0::bigint AS "__sw_ord" FROM ${target} WITH NO DATA`,
         )
         staged.add(client)
       }
@@ -479,7 +578,7 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
         xid: string
       }>[]
       xid = begun[1]?.rows[0]?.xid
-      if (o.mode === 'copy') {
+      if (o.mode !== 'insert') {
         await copyRows(client, s.copy, rows)
         if (s.merge !== undefined) await client.query(s.merge)
       } else {
@@ -585,7 +684,7 @@ export function postgresSink(options: PostgresSinkOptions): PostgresSink {
       // COPY names the line at fault: that row fails alone, the rows around it are written again.
       const where = (error as DbError).where
       const line =
-        o.mode === 'copy' && typeof where === 'string' ? /\bCOPY [^\n]*, line (\d+)/.exec(where) : null
+        o.mode !== 'insert' && typeof where === 'string' ? /\bCOPY [^\n]*, line (\d+)/.exec(where) : null
       const at = line === null ? -1 : Number(line[1]) - 1
       if (at >= 0 && at < count) {
         logger.debug({ code: codeOf(error), line: at + 1, rows: count }, 'bad row in COPY; splitting')

@@ -43,6 +43,17 @@ const rowsOf = (from: number, to: number) =>
   Array.from({ length: to - from }, (_, i) => ({ id: from + i, name: `n${from + i}`, qty: from + i }))
 const messagesOf = (rows: unknown[]) => rows.map((r) => new Message(r))
 
+/** A row object as the CSV record `mode: 'csv'` takes: null is an empty field, text is quoted. */
+function csvRecord(row: unknown): Buffer {
+  const fields = Object.values(row as Record<string, unknown>).map((v) =>
+    v === null ? '' : typeof v === 'string' ? `"${v.replace(/"/g, '""')}"` : String(v as number),
+  )
+  return Buffer.from(fields.join(','))
+}
+type Mode = PostgresSinkOptions['mode']
+/** The messages of `rows` for a sink in `mode`: CSV records for `csv`, the objects otherwise. */
+const messagesFor = (mode: Mode, rows: unknown[]) => messagesOf(mode === 'csv' ? rows.map(csvRecord) : rows)
+
 async function count(name: string): Promise<{ n: number; distinct: number }> {
   const { rows } = await db.query<{ n: number; distinct: number }>(
     `SELECT count(*)::int AS n, count(DISTINCT id)::int AS distinct FROM ${name}`,
@@ -53,6 +64,9 @@ async function count(name: string): Promise<{ n: number; distinct: number }> {
 const modes: Pick<PostgresSinkOptions, 'mode' | 'onConflict'>[] = [
   { mode: 'copy', onConflict: undefined },
   { mode: 'insert', onConflict: undefined },
+  { mode: 'csv', onConflict: undefined },
+  { mode: 'csv', onConflict: { key: ['id'], action: 'update' } },
+  { mode: 'csv', onConflict: { key: ['id'], action: 'nothing' } },
   { mode: 'copy', onConflict: { key: ['id'], action: 'update' } },
   { mode: 'insert', onConflict: { key: ['id'], action: 'update' } },
   { mode: 'copy', onConflict: { key: ['id'], action: 'nothing' } },
@@ -66,7 +80,7 @@ for (const { mode, onConflict } of modes) {
     const name = await table()
     const sink = sinkFor(t, { table: name, columns: ['id', 'name', 'qty'], mode, onConflict })
     for (let b = 0; b < 5; b++) {
-      const messages = messagesOf(rowsOf(b * 1000, (b + 1) * 1000))
+      const messages = messagesFor(mode, rowsOf(b * 1000, (b + 1) * 1000))
       const out = await sink.handleBatch('default', messages)
       t.equal(out, messages)
       t.equal(out.filter((m) => m.isFailed).length, 0)
@@ -84,7 +98,7 @@ for (const { mode, onConflict } of modes) {
     rows[77] = { id: 77, name: 'x', qty: -1 } // 23514 check
     rows[150] = { id: 150, name: 'x', qty: 'many' } // 22P02 invalid integer
     rows[151] = { id: 151, name: 'x', qty: 2 ** 40 } // 22003 out of range
-    const messages = messagesOf(rows)
+    const messages = messagesFor(mode, rows)
     await sink.handleBatch(messages)
     const failed = messages.flatMap((m, i) => (m.isFailed ? [i] : []))
     t.same(failed, [13, 77, 150, 151])
@@ -134,7 +148,7 @@ for (const onConflict of [undefined, { key: ['id'], action: 'update' as const }]
 }
 
 t.test('onConflict: a re-run adds nothing; update rewrites, nothing keeps', async (t) => {
-  for (const mode of ['copy', 'insert'] as const) {
+  for (const mode of ['copy', 'insert', 'csv'] as const) {
     const updated = await table()
     const kept = await table()
     const up = sinkFor(t, {
@@ -150,10 +164,10 @@ t.test('onConflict: a re-run adds nothing; update rewrites, nothing keeps', asyn
       onConflict: { key: ['id'], action: 'nothing' },
     })
     for (const sink of [up, keep]) {
-      await sink.handleBatch(messagesOf(rowsOf(0, 3000)))
+      await sink.handleBatch(messagesFor(mode, rowsOf(0, 3000)))
       // the re-run, batched differently, with new values
       const again = rowsOf(0, 3000).map((r) => ({ ...r, name: `again${r.id}` }))
-      for (let i = 0; i < 3000; i += 700) await sink.handleBatch(messagesOf(again.slice(i, i + 700)))
+      for (let i = 0; i < 3000; i += 700) await sink.handleBatch(messagesFor(mode, again.slice(i, i + 700)))
     }
     t.same(await count(updated), { n: 3000, distinct: 3000 }, `${mode}: update adds nothing`)
     t.same(await count(kept), { n: 3000, distinct: 3000 }, `${mode}: nothing adds nothing`)
@@ -168,7 +182,7 @@ t.test('onConflict: a re-run adds nothing; update rewrites, nothing keeps', asyn
 t.test(
   'onConflict: the same key twice in one batch lands once (last for update, first for nothing)',
   async (t) => {
-    for (const mode of ['copy', 'insert'] as const)
+    for (const mode of ['copy', 'insert', 'csv'] as const)
       for (const action of ['update', 'nothing'] as const) {
         const name = await table()
         const sink = sinkFor(t, {
@@ -177,7 +191,7 @@ t.test(
           mode,
           onConflict: { key: ['id'], action },
         })
-        const messages = messagesOf([
+        const messages = messagesFor(mode, [
           { id: 1, name: 'first', qty: 1 },
           { id: 2, name: 'other', qty: 1 },
           { id: 1, name: 'last', qty: 1 },
@@ -426,7 +440,7 @@ t.test('options are validated, naming the path', (t) => {
     [
       { connectionString: URL_DB, table: 't', columns: ['a'], mode: 'merge' },
       'options.mode',
-      /'copy' or 'insert'/,
+      /'copy', 'insert' or 'csv'/,
     ],
     [
       { connectionString: URL_DB, table: 't', columns: ['a'], onConflict: { key: ['b'], action: 'update' } },
@@ -498,4 +512,63 @@ t.test('the connection password is never logged', async (t) => {
   await sink.handleBatch(messagesOf([{ id: 1 }]))
   await sink.close()
   t.notMatch(lines.join(''), /hunter2/)
+})
+
+t.test("csv: records are read by PostgreSQL's CSV rules, as `\\copy … csv` reads them", async (t) => {
+  const name = await table(', note text')
+  const sink = sinkFor(t, { table: name, columns: ['id', 'name', 'qty', 'note'], mode: 'csv' })
+  const messages = messagesOf([
+    Buffer.from('1,"a, ""quoted""\nname",3,'), // a quoted delimiter, quote and line feed; empty = NULL
+    Buffer.from('2,b,,""'), // an empty quoted field is an empty string
+    '3,text as a string,5,\\.', // a string is taken too; \. inside a record is data
+    Buffer.from('4,x,not a number,'),
+    Buffer.from('5,x,1,too,many'),
+    42,
+  ])
+  await sink.handleBatch(messages)
+  t.same(
+    messages.map((m) =>
+      m.isFailed ? (m.status as { reason: ItemRejectedError }).reason.receiverCode : 'ok',
+    ),
+    ['ok', 'ok', 'ok', '22P02', '22P04', undefined],
+  )
+  const { rows } = await db.query(`SELECT id, name, qty, note FROM ${name} ORDER BY id`)
+  t.same(rows, [
+    { id: 1, name: 'a, "quoted"\nname', qty: 3, note: null },
+    { id: 2, name: 'b', qty: null, note: '' },
+    { id: 3, name: 'text as a string', qty: 5, note: '\\.' },
+  ])
+})
+
+t.test('csv: a record that is only \\. does not end COPY early', async (t) => {
+  const name = `t${++tableNo}`
+  await db.query(`CREATE TABLE ${name} (v text)`)
+  const sink = sinkFor(t, { table: name, columns: ['v'], mode: 'csv' })
+  const messages = messagesOf(['a', '\\.', 'b'].map((v) => Buffer.from(v)))
+  await sink.handleBatch(messages)
+  t.equal(messages.filter((m) => m.isFailed).length, 0)
+  const { rows } = await db.query(`SELECT v FROM ${name} ORDER BY v COLLATE "C"`)
+  t.same(rows, [{ v: '\\.' }, { v: 'a' }, { v: 'b' }])
+})
+
+t.test('csv: the dialect option is passed to COPY and checked', async (t) => {
+  const name = await table()
+  const sink = sinkFor(t, {
+    table: name,
+    columns: ['id', 'name', 'qty'],
+    mode: 'csv',
+    csv: { delimiter: ';', quote: "'", escape: '\\', encoding: 'latin1' },
+  })
+  const messages = messagesOf([Buffer.from("1;'it\\'s; caf\xe9';2", 'latin1')])
+  await sink.handleBatch(messages)
+  t.equal(messages[0]!.isFailed, false)
+  const { rows } = await db.query(`SELECT name FROM ${name}`)
+  t.same(rows, [{ name: "it's; café" }])
+  t.throws(
+    () => postgresSink({ connectionString: URL_DB, table: 'x', columns: ['a'], csv: { delimiter: '||' } }),
+    {
+      name: 'InvalidOptionError',
+      message: /csv\.delimiter/,
+    },
+  )
 })
