@@ -93,12 +93,17 @@ function timeOf(value: unknown, now: string): string {
   return now
 }
 
-/** One JSON line for `message`; data without a JSON form is kept as `util.inspect` text. */
+/**
+ * One JSON line for `message`; data without a JSON form is kept as `util.inspect` text, and bytes
+ * (a raw CSV row, say) as their UTF-8 text.
+ */
 export function deadLetterLine(message: Message<unknown, unknown>, now = new Date().toISOString()): string {
   const metadata = message.metadata as Record<string, unknown> | undefined
   const attempts = metadata?.attempts
+  const data = message.data
   const record: DeadLetterRecord = {
-    data: message.data,
+    data:
+      data instanceof Uint8Array ? Buffer.from(data.buffer, data.byteOffset, data.length).toString() : data,
     metadata,
     reason: reasonOf(message.status.kind === 'failed' ? message.status.reason : undefined),
     attempts: typeof attempts === 'number' && attempts >= 1 ? attempts : 1,

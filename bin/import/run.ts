@@ -48,7 +48,7 @@ export async function runImportConfig(config: ImportConfig, io: CliIo): Promise<
     throw error
   }
   const dead = deadLetter(config.deadLetter)
-  const source = openSource(config, checkpoint, startAt, size)
+  const source = openSource(config, checkpoint, startAt, size, target.rawCsv === true)
   const sink = target
   const pipeline = new Pipeline({
     name: 'import',

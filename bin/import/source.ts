@@ -31,12 +31,16 @@ interface Stats {
   readonly budgetExceeded: Error | undefined
 }
 
-/** The source of `config.file` (of `size` bytes), resuming after `startAt`, told to `tracker`. */
+/**
+ * The source of `config.file` (of `size` bytes), resuming after `startAt`, told to `tracker`;
+ * `raw`: CSV rows as their bytes (for a target that reads CSV itself).
+ */
 export function openSource(
   config: ImportConfig,
   tracker: RecordTracker,
   startAt: RecordPosition | undefined,
   size: number,
+  raw = false,
 ): ImportSource {
   const options = {
     tracker,
@@ -46,7 +50,7 @@ export function openSource(
   }
   const source =
     config.format === 'csv'
-      ? csvSource(config.file, { ...options, delimiter: config.delimiter })
+      ? csvSource(config.file, { ...options, delimiter: config.delimiter, raw })
       : ndjsonSource(config.file, options)
   const stats: Stats = source.stats
   const totalBytes = Math.max(0, size - (startAt?.offset ?? 0))

@@ -6,6 +6,7 @@
 import { basename, extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from '../../lib/logger.js'
+import { isAsciiChar } from '../../lib/options.js'
 import type { Message } from '../../lib/message.js'
 import { ndjsonSink } from '../../adapters/ndjson/index.js'
 import type { ImportConfig } from './options.js'
@@ -18,6 +19,8 @@ export interface Target {
   readonly description: string
   /** True when the rows go to stdout (no progress bar on a terminal shared with the data). */
   readonly stdout: boolean
+  /** True when the target takes CSV rows as their bytes, unparsed (`csvSource({ raw: true })`). */
+  readonly rawCsv?: boolean
   handleBatch(batcher: string, messages: Message[]): Message[] | PromiseLike<Message[]>
   close(): Promise<void>
 }
@@ -75,22 +78,42 @@ export function defaultTable(file: string): string {
   return /^[A-Za-z_]/.test(name) ? name : `t_${name}`
 }
 
+/**
+ * Whether a CSV import into PostgreSQL can send the rows as read, to `COPY … (FORMAT csv)`: with
+ * `--mode copy`, a one-character delimiter, and the file's own columns in the file's order.
+ */
+function rawCsv(config: ImportConfig, header: readonly string[] | undefined): boolean {
+  return (
+    config.format === 'csv' &&
+    config.mode === 'copy' &&
+    isAsciiChar(config.delimiter) &&
+    header !== undefined &&
+    (config.columns === undefined ||
+      (config.columns.length === header.length && config.columns.every((c, i) => c === header[i])))
+  )
+}
+
 const postgresTarget: TargetFactory = async ({ to, config, logger }) => {
   const { postgresSink } = await load(() => import('../../adapters/postgres/index.js'), 'postgres')
   const table = config.table ?? defaultTable(config.file)
-  const columns = config.columns ?? (await inferColumns(config))
+  let header: readonly string[] | undefined
+  if (config.columns === undefined) header = await inferColumns(config)
+  else if (config.format === 'csv') header = await inferColumns(config).catch(() => undefined)
+  const columns = config.columns ?? header ?? []
+  const raw = rawCsv(config, header)
   const sink = postgresSink({
     connectionString: to,
     table,
     columns: [...columns],
-    mode: config.mode,
+    mode: raw ? 'csv' : config.mode,
+    ...(raw ? { csv: { delimiter: config.delimiter } } : {}),
     poolSize: config.concurrency,
     logger,
     ...(config.conflictKey === undefined
       ? {}
       : { onConflict: { key: [...config.conflictKey], action: config.onConflict } }),
   })
-  return fromSink(sink, `postgres table ${table}`)
+  return { ...fromSink(sink, `postgres table ${table}`), rawCsv: raw }
 }
 
 const httpTarget: TargetFactory = async ({ to, config, logger }) => {

@@ -9,6 +9,7 @@ import { runCli, runImport } from '../../bin/import/program.js'
 import type { CliIo } from '../../bin/import/io.js'
 import { importOptions } from '../../bin/import/options.js'
 import { schemeOf, targets } from '../../bin/import/targets.js'
+import { scratchDatabase } from '../fixtures/scratch-database.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'streamway-cli-'))
 let n = 0
@@ -355,3 +356,50 @@ t.test('the built shim: SIGTERM mid-run stops gracefully, saves the checkpoint, 
   t.ok(checkpoint.line > 1 && checkpoint.line < 5001, `checkpoint mid-file (line ${checkpoint.line})`)
   t.equal(ids.size, checkpoint.line - 1, 'after a graceful stop the checkpoint is at the last written row')
 })
+
+t.test(
+  'CSV → postgres: rows go as read to COPY (FORMAT csv); refused and malformed rows are dead-lettered',
+  async (t) => {
+    const db = await scratchDatabase(t, 'cli_import')
+    await db.pool.query('CREATE TABLE orders (id int PRIMARY KEY, customer text, amount numeric(8,2))')
+    const file = path('orders.csv')
+    writeFileSync(
+      file,
+      [
+        'id,customer,amount',
+        '1,"Smith, J",1.50',
+        '2,,2.00', // an empty field: NULL, as psql's \copy reads it
+        '3,"",3.00', // a quoted empty field: an empty string
+        '4,c4,lots', // PostgreSQL refuses it (22P02)
+        '5,broken', // malformed: a wrong field count
+        '6,"multi\nline",6.00',
+      ].join('\n') + '\n',
+    )
+    const c = capture()
+    const code = await runImport(
+      [file, '--to', db.url, '--table', 'orders', '--conflict-key', 'id', '--log-level', 'silent'],
+      c.io,
+    )
+    t.equal(code, 1)
+    const { rows } = await db.pool.query('SELECT id, customer, amount::text FROM orders ORDER BY id')
+    t.same(rows, [
+      { id: 1, customer: 'Smith, J', amount: '1.50' },
+      { id: 2, customer: null, amount: '2.00' },
+      { id: 3, customer: '', amount: '3.00' },
+      { id: 6, customer: 'multi\nline', amount: '6.00' },
+    ])
+    const dead = readFileSync(`${file}.failed.ndjson`, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { data: string; metadata: { line: number }; reason: { name: string } })
+      .sort((a, b) => a.metadata.line - b.metadata.line)
+    t.same(
+      dead.map((d) => [d.metadata.line, d.data, d.reason.name]),
+      [
+        [5, '4,c4,lots', 'ItemRejectedError'],
+        [6, '5,broken', 'MalformedRecordError'],
+      ],
+    )
+    t.equal(summaryValue(c.stderr(), 'imported'), '4')
+  },
+)

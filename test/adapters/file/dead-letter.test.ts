@@ -150,3 +150,12 @@ t.test('in a Pipeline, the dead letters are on disk before the acknowledger acks
   )
   t.equal(readLines(path).length, 15)
 })
+
+t.test('bytes (a raw CSV row) are written as their text', async (t) => {
+  const path = join(tempDir(t), 'dead.ndjson')
+  const dead = deadLetter(path)
+  const row = Buffer.from('xx7,"Portland, OR",été\n').subarray(2, 24)
+  await dead.handleFailed([new Message<unknown>(row).failed('rejected')])
+  await dead.close()
+  t.match(readLines(path)[0], { data: '7,"Portland, OR",été' })
+})
