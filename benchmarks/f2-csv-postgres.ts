@@ -1,8 +1,10 @@
 /**
  * F2 csv-postgres: F1's CSV imported into a PostgreSQL table. Baseline: `psql -c "\copy t from 'file'
  * csv header"` of the same file. streamway: `csvSource` → `Pipeline` (default processors, one batcher
- * of `BATCH_SIZE` rows at concurrency `WRITERS`) → `postgresSink` in COPY mode with `WRITERS`
- * connections.
+ * of `BATCH_SIZE` rows at concurrency `WRITERS`) → `postgresSink` with `WRITERS` connections, in
+ * two cases: rows parsed into objects and written as COPY text (`mode: 'copy'`, the naive per-row
+ * pipeline), and rows cut but not parsed (`csvSource({ raw: true })`) sent as they are to
+ * `COPY … (FORMAT csv)` (`mode: 'csv'`).
  *
  * `setup` writes the CSV under `os.tmpdir()` and creates a database of its own
  * (`streamway_bench_<pid>`); `teardown` drops both. Each case has its own table, dropped and created
@@ -29,9 +31,6 @@ import {
 export const BATCH_SIZE = 10_000
 /** Batches written at once: the batcher's concurrency and the sink's pool size. */
 export const WRITERS = 4
-/** The array-rows case: smaller batches, two writers (two cores). */
-export const ARRAY_BATCH_SIZE = 2_000
-export const ARRAY_WRITERS = 2
 const SERVER = process.env.STREAMWAY_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432'
 
 /** Runs `sql` on a fresh connection to `url`. */
@@ -82,19 +81,19 @@ export function f2CsvPostgres(n = 1_000_000): Workload {
   const streamway = (
     table: string,
     rows: string,
-    source: { columns: boolean; fromLine?: number },
+    source: { raw?: boolean },
     batchSize: number,
     writers: number,
   ): BenchCase =>
     into(
       table,
-      `Pipeline: csvSource (${rows}) → batcher(${String(batchSize / 1000)}k, c=${String(writers)}) → postgresSink COPY (pool ${String(writers)})`,
+      `Pipeline: csvSource (${rows}) → batcher(${String(batchSize / 1000)}k, c=${String(writers)}) → postgresSink ${source.raw === true ? "'csv'" : "'copy'"} (pool ${String(writers)})`,
       async () => {
         const sink = postgresSink({
           connectionString: url,
           table,
           columns: [...csv.columns],
-          mode: 'copy',
+          mode: source.raw === true ? 'csv' : 'copy',
           poolSize: writers,
           logger: silentLogger,
         })
@@ -126,10 +125,10 @@ export function f2CsvPostgres(n = 1_000_000): Workload {
       psql(['-d', url, '-c', `\\copy t_psql from '${csv.path}' csv header`]),
     ),
     cases: [
-      streamway('t_streamway', 'objects', { columns: true }, BATCH_SIZE, WRITERS),
-      // What a COPY target wants: rows as arrays in column order (csv-parse's array mode is the
-      // faster one), in smaller batches so fewer messages are alive at once.
-      streamway('t_arrays', 'arrays', { columns: false, fromLine: 2 }, ARRAY_BATCH_SIZE, ARRAY_WRITERS),
+      // The naive per-row pipeline: every row parsed into an object, formatted again as COPY text.
+      streamway('t_streamway', 'objects', {}, BATCH_SIZE, WRITERS),
+      // By design: rows are cut, checked and acked one by one, but their bytes go to COPY as read.
+      streamway('t_raw', 'raw', { raw: true }, BATCH_SIZE, WRITERS),
     ],
   }
 }
