@@ -38,13 +38,16 @@ function readJson(path: string): Record<string, unknown> {
   return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>
 }
 
-/** Waits (on real `setImmediate`) until `check()` holds. */
-async function until(check: () => boolean, turns = 10_000): Promise<void> {
-  for (let i = 0; i < turns; i++) {
-    if (check()) return
+/**
+ * Waits (on real `setImmediate`, the only clock a test here leaves real) until `check()` holds, for
+ * up to 10 s of wall time: the file writes run on libuv's pool, which a loaded host makes slow.
+ */
+async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const start = Date.now()
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error('condition never held')
     await tick()
   }
-  throw new Error('condition never held')
 }
 
 const NO_AUTO = { everyRows: Infinity, everyMs: Infinity } as const
