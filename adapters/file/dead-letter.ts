@@ -11,7 +11,8 @@ import { open, type FileHandle } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { inspect } from 'node:util'
 import { z } from 'zod'
-import { InvalidOptionError, describeValue } from '../../lib/errors.js'
+import { InvalidOptionError, describeValue, toError } from '../../lib/errors.js'
+import { backoffDelay } from '../../lib/internal/retry.js'
 import type { Message } from '../../lib/message.js'
 import { boolean, parseOptions, type ResolvedOptions } from '../../lib/options.js'
 
@@ -132,7 +133,7 @@ export function deadLetterLine(message: Message<unknown, unknown>, now = new Dat
  * are synced to disk. `attempts`, `firstFailedAt` and `lastFailedAt` come from the message's
  * metadata when it has them (a retrying handler sets them), else 1 and now.
  *
- * If a write fails, it is retried (100 ms, doubling up to 5 s) until it succeeds: `handleFailed`
+ * If a write fails, it is retried (backoff with jitter, 100 ms doubling to 5 s) until it succeeds: `handleFailed`
  * never resolves for lines that are not in the file, so the engine never acks them and a checkpoint
  * never moves past them. A disk that keeps failing therefore holds the pipeline (backpressure); at
  * `close()` the waiting calls reject, and a pipeline torn down meanwhile reports those messages
@@ -153,7 +154,8 @@ export function deadLetter(path: string, options?: DeadLetterOptions): DeadLette
       `\`path\` must be a non-empty string, got ${describeValue(path)}`,
       path,
     )
-  let handle: Promise<FileHandle> | undefined
+  /** Opened by the first write (and again after a failed open). */
+  let file: FileHandle | undefined
   let queue: Pending[] = []
   /** The flush under way; `busy` is cleared in the same tick its loop sees an empty queue. */
   let running: Promise<void> = Promise.resolve()
@@ -162,7 +164,8 @@ export function deadLetter(path: string, options?: DeadLetterOptions): DeadLette
   let written = 0
   let failures = 0
   let lastError: Error | undefined
-  let retryDelayMs = FIRST_RETRY_DELAY_MS
+  /** Failed writes in a row: the backoff's exponent. */
+  let retry = 0
   const closing = new AbortController()
   /** A write failed, maybe halfway through a line: the next write starts on a fresh line. */
   let torn = false
@@ -172,8 +175,7 @@ export function deadLetter(path: string, options?: DeadLetterOptions): DeadLette
       const group = queue
       queue = []
       try {
-        handle ??= open(path, 'a')
-        const file = await handle
+        file ??= await open(path, 'a')
         let buffer = Buffer.from((torn ? '\n' : '') + group.map((p) => p.text).join(''))
         while (buffer.length > 0) {
           const { bytesWritten } = await file.write(buffer)
@@ -187,31 +189,23 @@ export function deadLetter(path: string, options?: DeadLetterOptions): DeadLette
         }
       } catch (error) {
         torn = true
-        // A failed open is retried by the next call.
-        if (
-          handle !== undefined &&
-          !(await handle.then(
-            () => true,
-            () => false,
-          ))
-        )
-          handle = undefined
-        const reason = error instanceof Error ? error : new Error(String(error))
+        const reason = toError(error)
         failures++
         lastError = reason
         // Not on disk, so the messages must not be acked: keep them and retry until the write
         // succeeds or the file is closed (a pipeline torn down meanwhile reports them unacked).
         queue = [...group, ...queue]
         try {
-          await sleep(retryDelayMs, undefined, { signal: closing.signal })
-          retryDelayMs = Math.min(retryDelayMs * 2, MAX_RETRY_DELAY_MS)
+          await sleep(backoffDelay(++retry, FIRST_RETRY_DELAY_MS, MAX_RETRY_DELAY_MS), undefined, {
+            signal: closing.signal,
+          })
         } catch {
           for (const p of queue) p.reject(reason)
           queue = []
         }
         continue
       }
-      retryDelayMs = FIRST_RETRY_DELAY_MS
+      retry = 0
     }
     // No await between the loop's last check and here: a call in between would be stranded.
     busy = false
@@ -248,11 +242,9 @@ export function deadLetter(path: string, options?: DeadLetterOptions): DeadLette
     closed = true
     closing.abort()
     while (busy) await running
-    if (handle !== undefined) {
-      const file = await handle.catch(() => undefined)
-      handle = undefined
-      await file?.close()
-    }
+    const open = file
+    file = undefined
+    await open?.close()
   }
 
   return {
