@@ -26,11 +26,17 @@ export const redactPaths: readonly string[] = [
   '*.token',
 ]
 
-/** The default logger: pino at level `warn`, to stderr, with `redactPaths`. */
-export function defaultLogger(): Logger {
+/**
+ * The default logger: pino named `streamway`, with `redactPaths`, at `level` (default `warn`), to
+ * `destination` (default stderr).
+ */
+export function defaultLogger(
+  level: pino.LevelWithSilent = 'warn',
+  destination: pino.DestinationStream | NodeJS.WritableStream = pino.destination(2),
+): Logger {
   return pino(
-    { name: 'streamway', level: 'warn', redact: { paths: [...redactPaths], censor: '[redacted]' } },
-    pino.destination(2),
+    { name: 'streamway', level, redact: { paths: [...redactPaths], censor: '[redacted]' } },
+    destination,
   )
 }
 

@@ -4,10 +4,9 @@
  * graceful stop on SIGINT / SIGTERM (or `io.signal`), then the closes, the summary and the exit code.
  */
 import { rm, stat } from 'node:fs/promises'
-import { pino } from 'pino'
 import { Pipeline } from '../../lib/pipeline/pipeline.js'
 import { stopOnSignals } from '../../lib/pipeline/signals.js'
-import { redactPaths } from '../../lib/logger.js'
+import { defaultLogger } from '../../lib/logger.js'
 import { deadLetter } from '../../adapters/file/index.js'
 import { prepareCheckpoint, removeCheckpoint } from './checkpoint.js'
 import { exitCodeOf, type ExitCode } from './exit-codes.js'
@@ -36,10 +35,7 @@ export async function runImportConfig(config: ImportConfig, io: CliIo): Promise<
   const { startAt, checkpoint } = await prepareCheckpoint(config)
   const fresh = startAt === undefined
   if (fresh && !config.append) await rm(config.deadLetter, { force: true })
-  const logger = pino(
-    { name: 'streamway', level: config.logLevel, redact: { paths: [...redactPaths], censor: '[redacted]' } },
-    io.stderr,
-  )
+  const logger = defaultLogger(config.logLevel, io.stderr)
   let target
   try {
     target = await openTarget(config, io, fresh, logger)
