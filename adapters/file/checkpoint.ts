@@ -7,14 +7,15 @@
  * directory) when it has moved `everyRows` rows since the last write, at most `everyMs` after it
  * moved, and at `close()`.
  *
- * Memory: a ring of (line, offset, done) over the window between the watermark and the last tracked
- * record, so it grows with the records in flight, never with the size of the file.
+ * Memory: an `AckWindow` (a ring over the records between the watermark and the last tracked one),
+ * so it grows with the records in flight, never with the size of the file.
  */
 import { open, readFile, rename } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { z } from 'zod'
 import { CheckpointError, describeValue } from '../../lib/errors.js'
 import type { Acknowledger, Message } from '../../lib/message.js'
+import { AckWindow } from '../../lib/internal/ack-window.js'
 import { integer, parseOptions, type ResolvedOptions } from '../../lib/options.js'
 import type { RecordPosition, RecordTracker } from './position.js'
 
@@ -74,9 +75,6 @@ const dataSchema = z.object({
   updatedAt: z.string(),
 })
 
-/** Slots of a new ring; it doubles whenever the records in flight fill it. */
-const INITIAL_CAPACITY = 64
-
 /**
  * See the module comment. Give it to a file source as its `RecordTracker`; call `close()` (the
  * producer's `close` hook) to write the final checkpoint.
@@ -93,15 +91,8 @@ export class FileCheckpoint implements RecordTracker, Acknowledger {
   readonly options: ResolvedOptions<typeof fileCheckpointOptionsSchema>
   readonly #file: string | undefined
   readonly #tempPath: string
-  // The ring: slot `seq % capacity` holds record `seq` for low ≤ seq < high.
-  #lines = new Float64Array(INITIAL_CAPACITY)
-  #offsets = new Float64Array(INITIAL_CAPACITY)
-  #done = new Uint8Array(INITIAL_CAPACITY)
-  #capacity = INITIAL_CAPACITY
-  /** First record not acked: every record below it is acked. */
-  #low = 0
-  /** Next sequence number. */
-  #high = 0
+  /** Records in flight by sequence number, with their (line, offset); its `low` is the watermark. */
+  readonly #window = new AckWindow()
   #lastLine = 0
   #lastOffset = 0
   #position: RecordPosition | undefined
@@ -171,12 +162,12 @@ export class FileCheckpoint implements RecordTracker, Acknowledger {
 
   /** @internal Records tracked and not yet below the watermark (the window the ring holds). */
   get inFlight(): number {
-    return this.#high - this.#low
+    return this.#window.inFlight
   }
 
   /** @internal Slots of the ring. */
   get windowCapacity(): number {
-    return this.#capacity
+    return this.#window.capacity
   }
 
   /** Gives the next record (in file order) its sequence number, the `ackData` of its message. */
@@ -190,13 +181,7 @@ export class FileCheckpoint implements RecordTracker, Acknowledger {
       )
     this.#lastLine = line
     this.#lastOffset = offset
-    if (this.#high - this.#low === this.#capacity) this.#grow()
-    const seq = this.#high++
-    const slot = seq % this.#capacity
-    this.#lines[slot] = line
-    this.#offsets[slot] = offset
-    this.#done[slot] = 0
-    return { acknowledger: this, ackData: seq }
+    return { acknowledger: this, ackData: this.#window.track(line, offset) }
   }
 
   /**
@@ -207,8 +192,10 @@ export class FileCheckpoint implements RecordTracker, Acknowledger {
    */
   ack(successful: readonly Message[], failed: readonly Message[]): void | Promise<void> {
     let unknown: unknown[] | undefined
-    for (const message of successful) if (!this.#mark(message.ackData)) (unknown ??= []).push(message.ackData)
-    for (const message of failed) if (!this.#mark(message.ackData)) (unknown ??= []).push(message.ackData)
+    const window = this.#window
+    for (const message of successful)
+      if (!window.mark(message.ackData)) (unknown ??= []).push(message.ackData)
+    for (const message of failed) if (!window.mark(message.ackData)) (unknown ??= []).push(message.ackData)
     const result = this.#advance()
     if (unknown !== undefined) {
       // The write (if any) runs on; a failure is kept and retried.
@@ -240,46 +227,14 @@ export class FileCheckpoint implements RecordTracker, Acknowledger {
     await this.#persist()
   }
 
-  #mark(seq: unknown): boolean {
-    if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < this.#low || seq >= this.#high)
-      return false
-    const slot = seq % this.#capacity
-    if (this.#done[slot] === 1) return false
-    this.#done[slot] = 1
-    return true
-  }
-
   #advance(): void | Promise<void> {
-    const done = this.#done
-    const capacity = this.#capacity
-    const high = this.#high
-    let low = this.#low
-    while (low < high && done[low % capacity] === 1) low++
-    if (low === this.#low) return
-    this.#low = low
-    const slot = (low - 1) % capacity
-    this.#position = { line: this.#lines[slot] ?? 0, offset: this.#offsets[slot] ?? 0 }
+    const window = this.#window
+    if (!window.advance()) return
+    const low = window.low
+    this.#position = { line: window.lastA, offset: window.lastB }
     if (this.#closing !== undefined) return
     if (low - this.#writeStartLow >= this.options.everyRows) return this.#persist()
     if (this.#writing === undefined) this.#armTimer()
-  }
-
-  #grow(): void {
-    const capacity = this.#capacity * 2
-    const lines = new Float64Array(capacity)
-    const offsets = new Float64Array(capacity)
-    const done = new Uint8Array(capacity)
-    for (let seq = this.#low; seq < this.#high; seq++) {
-      const from = seq % this.#capacity
-      const to = seq % capacity
-      lines[to] = this.#lines[from] ?? 0
-      offsets[to] = this.#offsets[from] ?? 0
-      done[to] = this.#done[from] ?? 0
-    }
-    this.#lines = lines
-    this.#offsets = offsets
-    this.#done = done
-    this.#capacity = capacity
   }
 
   #armTimer(): void {
@@ -301,11 +256,11 @@ export class FileCheckpoint implements RecordTracker, Acknowledger {
 
   /** Resolves once the state as of now is written; never two writes at once. */
   #persist(): Promise<void> {
-    const target = this.#low
+    const target = this.#window.low
     if (this.#writing === undefined) {
       this.#writing = this.#writeLoop().finally(() => {
         this.#writing = undefined
-        if (this.#low > this.#writtenLow && this.#closing === undefined) this.#armTimer()
+        if (this.#window.low > this.#writtenLow && this.#closing === undefined) this.#armTimer()
       })
     } else this.#again = true
     return this.#writing.then(() => {
@@ -318,7 +273,7 @@ export class FileCheckpoint implements RecordTracker, Acknowledger {
     this.#clearTimer()
     do {
       this.#again = false
-      const low = this.#low
+      const low = this.#window.low
       const position = this.#position
       if (low <= this.#writtenLow || position === undefined) return
       this.#writeStartLow = low
