@@ -8,6 +8,10 @@
  *
  * Both sides send the same records (`record(i)`, made on demand) in the same batches. After each run
  * the server is asked what it counted: it must be `n` records in `n / BATCH_SIZE` batches.
+ *
+ * With `H1_PROBES=1` in the environment, three more cases follow (`probes`): the sink without the
+ * Pipeline, the Pipeline with a `handleBatch` written as the baseline's loop body, and the streamway
+ * case without the idempotency key. They tell the sink's cost from the engine's (RESULTS.md).
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -15,6 +19,7 @@ import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { Pool } from 'undici'
 import { httpSink } from '../adapters/http/index.js'
+import { Message, type PipelineOptions } from '../lib/index.js'
 import { passMessage, runPipeline, silentLogger, type BenchCase, type Workload } from './harness.js'
 
 export const BATCH_SIZE = 100
@@ -74,6 +79,77 @@ async function rawPool(origin: string, n: number): Promise<void> {
   } finally {
     await pool.close()
   }
+}
+
+/**
+ * The probes (`H1_PROBES=1`): the streamway case taken apart, to tell the sink's cost from the
+ * engine's. Each sends the same records in the same batches to the same server, and is checked the
+ * same way.
+ */
+function probes(
+  originOf: () => string,
+  n: number,
+  counted: (name: string, run: () => Promise<void>) => BenchCase,
+): BenchCase[] {
+  /** The streamway case with another `handleBatch`. */
+  const throughPipeline = (label: string, handleBatch: PipelineOptions<Item>['handleBatch']) =>
+    runPipeline<Item>(label, n, {
+      producer: { source: records(n) },
+      batchers: { default: { batchSize: BATCH_SIZE, concurrency: CONNECTIONS } },
+      handleMessage: passMessage,
+      handleBatch,
+    })
+  return [
+    counted(`probe: httpSink alone, ${CONNECTIONS} loops of Message batches, no Pipeline`, async () => {
+      const sink = httpSink<Item>({ url: `${originOf()}/`, connections: CONNECTIONS, logger: silentLogger })
+      let next = 0
+      const loop = async () => {
+        while (next < n) {
+          const batch: Message<Item>[] = []
+          for (const end = Math.min(n, next + BATCH_SIZE); next < end; next++)
+            batch.push(new Message(record(next)))
+          await sink.handleBatch(batch)
+          if (batch.some((m) => m.isFailed)) throw new Error('h1 probe: a message failed')
+        }
+      }
+      try {
+        await Promise.all(Array.from({ length: CONNECTIONS }, loop))
+      } finally {
+        await sink.close()
+      }
+    }),
+    counted('probe: Pipeline → httpSink, idempotencyHeader: false', async () => {
+      const sink = httpSink<Item>({
+        url: `${originOf()}/`,
+        connections: CONNECTIONS,
+        logger: silentLogger,
+        idempotencyHeader: false,
+      })
+      try {
+        await throughPipeline('h1 probe, no key', sink.handleBatch)
+      } finally {
+        await sink.close()
+      }
+    }),
+    counted('probe: Pipeline → handleBatch POSTing as the baseline does', async () => {
+      const pool = new Pool(originOf(), { connections: CONNECTIONS })
+      try {
+        await throughPipeline('h1 probe, hand-written handleBatch', async (_batcher, messages) => {
+          const { statusCode, body } = await pool.request({
+            path: '/',
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(messages.map((m) => m.data)),
+          })
+          await body.dump()
+          if (statusCode !== 200) throw new Error(`h1 probe: status ${statusCode}`)
+          return messages
+        })
+      } finally {
+        await pool.close()
+      }
+    }),
+  ]
 }
 
 /**
@@ -140,6 +216,7 @@ export function h1Http(n = 1_000_000): Workload {
           }
         },
       ),
+      ...(process.env.H1_PROBES === '1' ? probes(() => origin, n, counted) : []),
     ],
   }
 }

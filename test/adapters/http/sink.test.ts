@@ -133,6 +133,83 @@ t.test('500 then 200: each batch is delivered on its second try with the same ke
   t.match(sink.stats, { requests: 6, retries: 3, batches: 3, delivered: 300, failed: 0 })
 })
 
+t.test('retries are numbered from 1, wait the jittered backoff and carry one key', async (t) => {
+  const server = await startServer(t, (_req, res, n) => {
+    if (n <= 3) res.writeHead(503).end()
+    else ok(res)
+  })
+  const lines: { attempt: number; delayMs: number; idempotencyKey: string; messages: number }[] = []
+  const capture = new Writable({
+    write(chunk: Buffer, _enc, callback) {
+      lines.push(JSON.parse(chunk.toString()) as (typeof lines)[number])
+      callback()
+    },
+  })
+  // random 0.5: half of each cap, the caps being 2, 4, 8 ms.
+  const sink = httpSink({
+    url: server.url,
+    minDelayMs: 2,
+    maxDelayMs: 100,
+    random: () => 0.5,
+    logger: pino({ level: 'warn' }, capture),
+  })
+  const messages = messagesOf(1, 3)
+  await sink.handleBatch(messages)
+  await sink.close()
+  t.notOk(
+    messages.some((m) => m.isFailed),
+    'delivered on the fourth attempt',
+  )
+  const key = server.requests[0]?.key
+  t.same(
+    server.requests.map((r) => r.key),
+    [key, key, key, key],
+    'one key on every attempt',
+  )
+  t.same(
+    lines.map(({ attempt, delayMs, idempotencyKey, messages }) => ({
+      attempt,
+      delayMs,
+      idempotencyKey,
+      messages,
+    })),
+    [1, 2, 3].map((attempt) => ({ attempt, delayMs: 2 ** (attempt - 1), idempotencyKey: key, messages: 3 })),
+    'one warning per retry, after the failed attempt it names',
+  )
+  t.match(sink.stats, { requests: 4, retries: 3, batches: 1, delivered: 3, failed: 0 })
+
+  const once = httpSink({ url: server.url.replace(/:\d+$/, ':1'), retries: 0, ...quick })
+  const lost = messagesOf(1, 1)
+  await once.handleBatch(lost)
+  await once.close()
+  const reason = lost[0]?.status.kind === 'failed' ? lost[0].status.reason : undefined
+  t.match(reason, { code: 'SW_ERR_SINK_RETRIES_EXHAUSTED', attempts: 1, cause: { code: 'ECONNREFUSED' } })
+  t.match(once.stats, { requests: 1, retries: 0, failed: 1 })
+})
+
+t.test('the batch key replaces a header of the same name given in headers', async (t) => {
+  const server = await startServer(t, (_req, res) => {
+    ok(res)
+  })
+  const keyed = httpSink({ url: server.url, headers: { 'Idempotency-Key': 'fixed' }, ...quick })
+  await keyed.handleBatch(messagesOf(1, 1))
+  await keyed.handleBatch(messagesOf(2, 1))
+  await keyed.close()
+  const plain = httpSink({
+    url: server.url,
+    headers: { 'Idempotency-Key': 'fixed' },
+    idempotencyHeader: false,
+    ...quick,
+  })
+  await plain.handleBatch(messagesOf(3, 1))
+  await plain.close()
+  const [first, second, third] = server.requests
+  t.match(first?.key, /^[0-9a-f-]{36}$/, 'the batch key, not the header given')
+  t.not(first?.key, second?.key)
+  t.equal(first?.headers['idempotency-key'], first?.key, 'sent once')
+  t.equal(third?.key, 'fixed', 'without a key header, the given header is sent as is')
+})
+
 t.test('429 with Retry-After: 1 waits about a second before the retry', async (t) => {
   const server = await startServer(t, (_req, res, n) => {
     if (n === 1) res.writeHead(429, { 'retry-after': '1' }).end()
