@@ -310,6 +310,21 @@ export class CommitUnknownError extends StreamwayError {
   }
 }
 
+/**
+ * The Kafka test broker (`KafkaTestBroker` of `streamway/testing`) was used in a way it does not allow:
+ * started twice, asked about a topic it does not have, or asked to decode a record batch compressed
+ * with a codec other than gzip. Malformed requests from a client close that client's connection and
+ * are logged; they are not thrown.
+ */
+export class KafkaTestBrokerError extends StreamwayError {
+  override readonly code = 'SW_ERR_KAFKA_TEST_BROKER'
+
+  constructor(message = 'The Kafka test broker cannot do this', options?: StreamwayErrorOptions) {
+    super(message, options)
+    this.name = 'KafkaTestBrokerError'
+  }
+}
+
 /** Every error class streamway exports, keyed by code. Kept for docs and tests. */
 export const errorCodes = {
   SW_ERR: StreamwayError,
@@ -332,6 +347,7 @@ export const errorCodes = {
   SW_ERR_HTTP_STATUS: HttpStatusError,
   SW_ERR_ITEM_REJECTED: ItemRejectedError,
   SW_ERR_COMMIT_UNKNOWN: CommitUnknownError,
+  SW_ERR_KAFKA_TEST_BROKER: KafkaTestBrokerError,
 } as const
 
 /**

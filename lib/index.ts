@@ -23,6 +23,7 @@ export {
   HttpStatusError,
   ItemRejectedError,
   CommitUnknownError,
+  KafkaTestBrokerError,
   errorCodes,
   type StreamwayErrorOptions,
 } from './errors.js'

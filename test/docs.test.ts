@@ -22,6 +22,7 @@ import { ndjsonSinkOptionsSchema, ndjsonSourceOptionsSchema } from '../adapters/
 import { deadLetterOptionsSchema, fileCheckpointOptionsSchema } from '../adapters/file/index.js'
 import { httpSinkOptionsSchema } from '../adapters/http/index.js'
 import { postgresSinkOptionsSchema } from '../adapters/postgres/index.js'
+import { kafkaTestBrokerOptionsSchema } from '../lib/testing/kafka-broker/options.js'
 
 /** Each docs page and the option schemas whose tables it must show. */
 const pages: [string, z.ZodObject[]][] = [
@@ -45,6 +46,7 @@ const pages: [string, z.ZodObject[]][] = [
   ['adapters/checkpoint.md', [fileCheckpointOptionsSchema]],
   ['adapters/http.md', [httpSinkOptionsSchema]],
   ['adapters/postgres.md', [postgresSinkOptionsSchema]],
+  ['testing/kafka-broker.md', [kafkaTestBrokerOptionsSchema]],
 ]
 
 for (const [page, schemas] of pages) {
