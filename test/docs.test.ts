@@ -23,6 +23,7 @@ import { deadLetterOptionsSchema, fileCheckpointOptionsSchema } from '../adapter
 import { httpSinkOptionsSchema } from '../adapters/http/index.js'
 import { postgresSinkOptionsSchema } from '../adapters/postgres/index.js'
 import { kafkaTestBrokerOptionsSchema } from '../lib/testing/kafka-broker/options.js'
+import { kafkaSinkOptionsSchema, kafkaSourceOptionsSchema } from '../adapters/kafka/index.js'
 
 /** Each docs page and the option schemas whose tables it must show. */
 const pages: [string, z.ZodObject[]][] = [
@@ -47,6 +48,7 @@ const pages: [string, z.ZodObject[]][] = [
   ['adapters/http.md', [httpSinkOptionsSchema]],
   ['adapters/postgres.md', [postgresSinkOptionsSchema]],
   ['testing/kafka-broker.md', [kafkaTestBrokerOptionsSchema]],
+  ['adapters/kafka.md', [kafkaSourceOptionsSchema, kafkaSinkOptionsSchema]],
 ]
 
 for (const [page, schemas] of pages) {
