@@ -1,0 +1,131 @@
+/**
+ * The Kafka adapter against two Kafka-protocol peers: the project's test broker, and librdkafka's
+ * mock cluster (Debian `kcat`, a Kafka implementation nobody here wrote), so that the adapter and
+ * the test broker are checked against someone else's reading of the protocol. The same scenario
+ * runs on both: the sink produces, a consumer group reads it all through the source, and the group's
+ * committed offsets (read back with kafkajs' admin client) equal the topic's end offsets.
+ *
+ * `.ci/run` installs kcat; without it the mock-cluster half is skipped, saying so.
+ */
+import t, { type Test } from 'tap'
+import { spawn, spawnSync } from 'node:child_process'
+import { Kafka, logLevel } from 'kafkajs'
+import { Pipeline } from '../../../lib/index.js'
+import { KafkaTestBroker } from '../../../lib/testing.js'
+import { kafkaSink, kafkaSource } from '../../../adapters/kafka/index.js'
+import { silentLogger, uniqueName } from '../../pipeline/fixtures.js'
+
+t.setTimeout(120_000)
+
+/** Settings the librdkafka mock needs (its rebalances run on timers; see KAFKA-TESTING.md). */
+const consumer = {
+  sessionTimeout: 3000,
+  rebalanceTimeout: 3000,
+  heartbeatInterval: 300,
+  maxWaitTimeInMs: 200,
+  retry: { initialRetryTime: 100, retries: 10 },
+}
+
+/** A librdkafka mock cluster (kcat), stopped at teardown; its bootstrap address. */
+async function mockCluster(t: Test): Promise<string> {
+  const kcat = spawn(
+    'kcat',
+    ['-b', 'unused:1', '-X', 'test.mock.num.brokers=1', '-d', 'mock', '-P', '-t', 'keepalive'],
+    {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    },
+  )
+  t.teardown(() => {
+    kcat.stdin.end()
+    kcat.kill()
+  })
+  return new Promise<string>((resolve, reject) => {
+    let err = ''
+    kcat.stderr.on('data', (chunk: Buffer) => {
+      err += chunk.toString()
+      const match = /bootstrap\.servers=([\d.]+:\d+)/.exec(err)
+      if (match?.[1] !== undefined) resolve(match[1])
+    })
+    kcat.on('exit', (code) => {
+      reject(new Error(`kcat exited ${String(code)}: ${err.slice(-500)}`))
+    })
+  })
+}
+
+const hasKcat = spawnSync('kcat', ['-V'], { stdio: 'ignore' }).status === 0
+
+const peers: [string, (t: Test) => Promise<string>, boolean][] = [
+  [
+    'the test broker',
+    async (t) => {
+      const broker = new KafkaTestBroker({ logger: silentLogger(), defaultPartitions: 4 })
+      t.teardown(() => broker.stop())
+      return broker.start()
+    },
+    false,
+  ],
+  ['librdkafka’s mock cluster', mockCluster, !hasKcat],
+]
+
+for (const [peer, start, skip] of peers)
+  t.test(
+    `${peer}: the sink produces, a group reads it all, committed offsets reach the end`,
+    { skip: skip ? 'kcat (librdkafka) is not installed; .ci/run installs it' : false },
+    async (t) => {
+      const address = await start(t)
+      const kafka = new Kafka({
+        clientId: 'cross',
+        brokers: [address],
+        logLevel: logLevel.NOTHING,
+        retry: consumer.retry,
+      })
+      const topic = uniqueName('cross')
+      // Topics are auto-created (the mock refuses CreateTopics): 4 partitions on both peers.
+      const sink = kafkaSink({ client: kafka, topic, logger: silentLogger() })
+      const N = 600
+      const { Message } = await import('../../../lib/index.js')
+      for (let i = 0; i < N; i += 100)
+        await sink.handleBatch(
+          Array.from({ length: 100 }, (_, k) => new Message<unknown>(JSON.stringify({ id: i + k }))),
+        )
+      await sink.close()
+      t.equal(sink.stats.sent, N)
+      const seen = new Set<number>()
+      const group = uniqueName('group')
+      const source = kafkaSource({
+        client: kafka,
+        groupId: group,
+        topics: [topic],
+        fromBeginning: true,
+        consumer,
+        commitIntervalMs: 100,
+        logger: silentLogger(),
+      })
+      const p = new Pipeline({
+        name: uniqueName('cross'),
+        producer: { source },
+        handleMessage: (_, m) => {
+          seen.add((JSON.parse(String(m.data)) as { id: number }).id)
+          return m
+        },
+        logger: silentLogger(),
+      })
+      await p.start()
+      const deadline = Date.now() + 60_000
+      while (seen.size < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      await p.stop()
+      t.equal(seen.size, N, 'every record read')
+      const admin = kafka.admin()
+      await admin.connect()
+      const ends = await admin.fetchTopicOffsets(topic)
+      const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] })
+      await admin.disconnect()
+      const end = (p: number) => ends.find((e) => e.partition === p)?.high
+      t.ok(ends.length >= 1)
+      t.same(
+        committed?.partitions.filter((c) => Number(end(c.partition)) > 0).map((c) => [c.partition, c.offset]),
+        ends.filter((e) => Number(e.high) > 0).map((e) => [e.partition, e.high]),
+        'committed = end offset on every partition with records',
+      )
+    },
+  )
