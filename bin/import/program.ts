@@ -9,6 +9,8 @@ import { ExitCode } from './exit-codes.js'
 import { UsageError, type CliIo } from './io.js'
 import { importOptions, resolveConfig, type RawImportOptions } from './options.js'
 import { runImportConfig } from './run.js'
+import { forwardOptions, resolveForwardConfig, type RawForwardOptions } from '../forward/options.js'
+import { runForwardConfig } from '../forward/run.js'
 
 function version(): string {
   try {
@@ -43,8 +45,19 @@ Examples:
   streamway import events.ndjson --to https://api.example.com/events --batch-size 200
 `
 
-/** The program, writing to `io`; `onImport` receives the exit code of the import command. */
-export function buildProgram(io: CliIo, onImport: (code: number) => void): Command {
+const forwardHelp = `
+Exit codes:
+  0    stopped (SIGINT / SIGTERM) after a graceful shutdown: in-flight records delivered, offsets committed
+  1    stopped gracefully, but some records failed (see the dead-letter file)
+  2    usage error or fatal error
+
+Examples:
+  streamway forward --from kafka://localhost:9092/orders --group orders-api --to https://api.example.com/orders
+  streamway forward --from kafka://k1:9092,k2:9092/orders --group g --to - --from-beginning --ordering partition
+`
+
+/** The program, writing to `io`; `onDone` receives the exit code of the command that ran. */
+export function buildProgram(io: CliIo, onDone: (code: number) => void): Command {
   const program = new Command('streamway')
     .description('Back-pressured, batched, acknowledged data pipelines on Node streams')
     .version(version())
@@ -63,7 +76,17 @@ export function buildProgram(io: CliIo, onImport: (code: number) => void): Comma
     .addHelpText('after', exitCodesHelp)
   for (const option of importOptions()) command.addOption(option)
   command.action(async (file: string, options: RawImportOptions) => {
-    onImport(await runImportConfig(resolveConfig(file, options), io))
+    onDone(await runImportConfig(resolveConfig(file, options), io))
+  })
+  const forward = program
+    .command('forward')
+    .description(
+      'Forward a Kafka topic to an HTTP endpoint (or NDJSON) with at-least-once delivery, committing only what was delivered or dead-lettered; scale out by running more processes in the same group',
+    )
+    .addHelpText('after', forwardHelp)
+  for (const option of forwardOptions()) forward.addOption(option)
+  forward.action(async (options: RawForwardOptions) => {
+    onDone(await runForwardConfig(resolveForwardConfig(options), io))
   })
   return program
 }
@@ -80,7 +103,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.ok : ExitCode.error
     const message = error instanceof Error ? error.message : String(error)
-    io.stderr.write(`streamway import: error: ${message}\n`)
+    const command = ['import', 'forward'].includes(argv[0] ?? '') ? ` ${argv[0] ?? ''}` : ''
+    io.stderr.write(`streamway${command}: error: ${message}\n`)
     if (!(error instanceof UsageError) && error instanceof Error && io.env.STREAMWAY_DEBUG !== undefined)
       io.stderr.write(`${error.stack ?? ''}\n`)
     return ExitCode.error

@@ -1,0 +1,212 @@
+/**
+ * One forwarding run, from a validated config: Kafka consumer group (`kafkaSource`) → `Pipeline`
+ * (values decoded; per-partition or per-key order on request) → HTTP endpoint (or NDJSON), failed
+ * records to the dead-letter file. It runs until SIGINT / SIGTERM (or `io.signal`), then stops
+ * gracefully: fetching stops, what is in flight is delivered or dead-lettered, the acked offsets
+ * are committed, the member leaves the group. A progress line shows rates, failures and lag.
+ */
+import { MalformedRecordError } from '../../lib/errors.js'
+import { defaultLogger } from '../../lib/logger.js'
+import type { Message } from '../../lib/message.js'
+import { Pipeline } from '../../lib/pipeline/pipeline.js'
+import { stopOnSignals } from '../../lib/pipeline/signals.js'
+import { deadLetter } from '../../adapters/file/index.js'
+import { kafkaIdempotencyKey, kafkaSource, type KafkaMetadata } from '../../adapters/kafka/index.js'
+import { ndjsonSink } from '../../adapters/ndjson/index.js'
+import { count, duration, perSecond } from '../import/format.js'
+import type { CliIo } from '../import/io.js'
+import { redact } from '../import/targets.js'
+import type { ForwardConfig } from './options.js'
+
+/** Exit codes of `streamway forward` (documented in `docs/cli.md`). */
+export const ForwardExit = { ok: 0, someFailed: 1, error: 2 } as const
+
+interface Target {
+  readonly description: string
+  handleBatch(batcher: string, messages: Message[]): Promise<Message[]>
+  close(): Promise<void>
+}
+
+async function openTarget(
+  config: ForwardConfig,
+  io: CliIo,
+  logger: ReturnType<typeof defaultLogger>,
+): Promise<Target> {
+  if (/^https?:\/\//i.test(config.to)) {
+    const { httpSink } = await import('../../adapters/http/index.js')
+    const sink = httpSink({
+      url: config.to,
+      format: config.httpFormat,
+      connections: config.concurrency,
+      idempotencyKey: kafkaIdempotencyKey,
+      logger,
+      ...(Object.keys(config.headers).length === 0 ? {} : { headers: { ...config.headers } }),
+    })
+    return {
+      description: `${redact(config.to)} (HTTP)`,
+      handleBatch: (b, m) => sink.handleBatch(b, m),
+      close: () => sink.close(),
+    }
+  }
+  const sink = config.to === '-' ? ndjsonSink(io.stdout) : ndjsonSink(config.to)
+  return {
+    description: config.to === '-' ? 'stdout (NDJSON)' : `${config.to} (NDJSON)`,
+    handleBatch: (b, m) => sink.handleBatch(b, m),
+    close: () => sink.close(),
+  }
+}
+
+/** The record's value as the body item: parsed JSON (`json`), or text. */
+function decode(message: Message, format: ForwardConfig['valueFormat']): Message {
+  const value = message.data as Buffer | null
+  if (value === null) return message.putData(null)
+  const text = value.toString('utf8')
+  if (format === 'text') return message.putData(text)
+  try {
+    return message.putData(JSON.parse(text) as unknown)
+  } catch (error) {
+    const meta = message.metadata as KafkaMetadata
+    return message.failed(
+      new MalformedRecordError(
+        `The value at ${meta.topic}/${String(meta.partition)}@${meta.offset} is not JSON: ${(error as Error).message}`,
+        {
+          raw: text.slice(0, 1000),
+        },
+      ),
+    )
+  }
+}
+
+/** Runs until stopped; resolves with the exit code. */
+export async function runForwardConfig(config: ForwardConfig, io: CliIo): Promise<number> {
+  const logger = defaultLogger(config.logLevel, io.stderr)
+  const source = kafkaSource({
+    kafka: { brokers: [...config.brokers], clientId: `streamway-forward-${config.group}` },
+    groupId: config.group,
+    topics: [...config.topics],
+    fromBeginning: config.fromBeginning,
+    commitIntervalMs: config.commitIntervalMs,
+    consumer: {
+      sessionTimeout: config.sessionTimeoutMs,
+      heartbeatInterval: config.heartbeatIntervalMs,
+      // kafkajs heartbeats between fetches: a fetch must not wait longer than a heartbeat.
+      maxWaitTimeInMs: config.heartbeatIntervalMs,
+      rebalanceTimeout: Math.max(config.sessionTimeoutMs, 10_000),
+    },
+    // Below the rebalance timeout, so the group still waits for this member when it drains.
+    revokeTimeoutMs: Math.max(config.sessionTimeoutMs, 10_000) / 2,
+    logger,
+  })
+  const target = await openTarget(config, io, logger)
+  const dead = deadLetter(config.deadLetter)
+  const partitionOf = (m: Message): string => {
+    const meta = m.metadata as KafkaMetadata
+    return `${meta.topic}/${String(meta.partition)}`
+  }
+  const keyOf = (m: Message): string =>
+    config.ordering === 'key'
+      ? `${partitionOf(m)}/${(m.metadata as KafkaMetadata).key?.toString('base64') ?? ''}`
+      : partitionOf(m)
+  const pipeline = new Pipeline({
+    name: `forward-${config.group}`,
+    producer: { source },
+    processors: { default: { concurrency: config.concurrency } },
+    batchers: {
+      default: {
+        batchSize: config.batchSize,
+        batchTimeoutMs: config.batchTimeoutMs,
+        concurrency: config.concurrency,
+      },
+    },
+    ...(config.ordering === 'none' ? {} : { partitionBy: keyOf }),
+    ...(config.maxRate === undefined
+      ? {}
+      : { rateLimiting: { allowedMessages: config.maxRate, intervalMs: 1000 } }),
+    // One partition per batch: its idempotency key names the partition and the offsets it holds.
+    handleMessage: (_, message) => decode(message, config.valueFormat).putBatchKey(partitionOf(message)),
+    handleBatch: (batcher, messages) => target.handleBatch(batcher, messages),
+    handleFailed: dead.handleFailed,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    logger,
+  })
+
+  const signals = io.signals ?? ['SIGTERM', 'SIGINT']
+  let stoppedBy: string | undefined
+  const onSignal = (signal: NodeJS.Signals): void => {
+    stoppedBy ??= signal
+  }
+  for (const signal of signals) process.once(signal, onSignal)
+  const onAbort = (): void => {
+    stoppedBy ??= 'abort'
+    void pipeline.stop().catch(() => undefined)
+  }
+  let fatal: string | undefined
+  const started = pipeline.start()
+  const removeSignals = stopOnSignals(pipeline as unknown as Pipeline<never, never>, { signals })
+  io.signal?.addEventListener('abort', onAbort, { once: true })
+  if (io.signal?.aborted === true) onAbort()
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await started
+    if (config.progress)
+      timer = setInterval(() => {
+        io.stderr.write(progressLine(pipeline, source.partitions()))
+      }, config.progressIntervalMs)
+  } catch (error) {
+    fatal = (error as Error).message
+  }
+  const report = await pipeline.done
+  if (timer !== undefined) clearInterval(timer)
+  removeSignals()
+  for (const signal of signals) process.off(signal, onSignal)
+  io.signal?.removeEventListener('abort', onAbort)
+  if (report.reason === 'failed')
+    fatal ??= report.error instanceof Error ? report.error.message : String(report.error)
+  for (const [what, close] of [
+    ['dead-letter file', () => dead.close()],
+    ['target', () => target.close()],
+  ] as const) {
+    try {
+      await close()
+    } catch (error) {
+      fatal ??= `closing the ${what}: ${(error as Error).message}`
+    }
+  }
+  const exitCode =
+    fatal !== undefined || report.unacked > 0
+      ? ForwardExit.error
+      : report.failed > 0
+        ? ForwardExit.someFailed
+        : ForwardExit.ok
+  const rows: [string, string][] = [
+    ['from', `kafka ${config.topics.join(', ')} (group ${config.group})`],
+    ['to', target.description],
+    ['received', count(report.received)],
+    ['forwarded', count(report.successful)],
+    ['failed', report.failed > 0 ? `${count(report.failed)} → ${config.deadLetter}` : '0'],
+    ['duration', duration(report.durationMs)],
+    ['rate', `${count(perSecond(report.successful, report.durationMs))} records/s`],
+    [
+      'status',
+      `${fatal === undefined ? `stopped${stoppedBy === undefined ? '' : ` by ${stoppedBy}`}, offsets committed` : `failed: ${fatal}`} (exit ${String(exitCode)})`,
+    ],
+  ]
+  const width = Math.max(...rows.map(([k]) => k.length))
+  io.stderr.write(
+    `streamway forward summary\n${rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n')}\n`,
+  )
+  return exitCode
+}
+
+/** One progress line: forwarded, rate, failures, lag per partition. */
+function progressLine(
+  pipeline: Pipeline,
+  partitions: ReturnType<ReturnType<typeof kafkaSource>['partitions']>,
+): string {
+  const m = pipeline.metrics()
+  const lag = partitions
+    .filter((p) => p.lag >= 0)
+    .map((p) => `${p.topic}/${String(p.partition)} ${count(p.lag)}`)
+    .join(', ')
+  return `forward: ${count(m.messages.successful)} forwarded (${count(perSecond(m.messages.successful, m.uptimeMs))}/s), ${count(m.messages.failed)} failed, lag ${lag === '' ? '–' : lag}\n`
+}

@@ -1,0 +1,120 @@
+import t from 'tap'
+import { Kafka, logLevel } from 'kafkajs'
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { runCli } from '../../bin/import/program.js'
+import type { CliIo } from '../../bin/import/io.js'
+import { parseKafkaUrl } from '../../bin/forward/options.js'
+import { KafkaTestBroker } from '../../lib/testing.js'
+import { silentLogger, uniqueName } from '../pipeline/fixtures.js'
+import { ok, startServer } from '../adapters/http/server.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'streamway-forward-'))
+
+function capture(signal: AbortSignal): { io: CliIo; stderr: () => string } {
+  let err = ''
+  const sink = (onText: (s: string) => void) =>
+    new Writable({
+      write(chunk: Buffer, _e, cb) {
+        onText(chunk.toString())
+        cb()
+      },
+    })
+  return {
+    io: { stdout: sink(() => undefined), stderr: sink((s) => (err += s)), env: {}, signals: [], signal },
+    stderr: () => err,
+  }
+}
+
+async function produce(address: string, topic: string, values: string[]): Promise<void> {
+  const kafka = new Kafka({ brokers: [address], logLevel: logLevel.NOTHING })
+  const producer = kafka.producer()
+  await producer.connect()
+  await producer.send({ topic, messages: values.map((value, i) => ({ key: String(i), value })) })
+  await producer.disconnect()
+}
+
+t.test(
+  'forward: every record reaches the HTTP server once, bad values are dead-lettered, offsets committed',
+  async (t) => {
+    const broker = new KafkaTestBroker({ logger: silentLogger() })
+    t.teardown(() => broker.stop())
+    const address = await broker.start()
+    const topic = uniqueName('orders')
+    broker.createTopic(topic, 4)
+    const values = Array.from({ length: 1000 }, (_, id) =>
+      id % 250 === 7 ? `not json ${String(id)}` : JSON.stringify({ id }),
+    )
+    await produce(address, topic, values)
+    const server = await startServer(t, (_req, res) => {
+      ok(res)
+    })
+    const abort = new AbortController()
+    const deadLetter = join(dir, 'dead.ndjson')
+    const c = capture(abort.signal)
+    const run = runCli(
+      [
+        'forward',
+        '--from',
+        `kafka://${address}/${topic}`,
+        '--group',
+        'fwd',
+        '--to',
+        server.url,
+        '--from-beginning',
+        '--batch-size',
+        '50',
+        '--batch-timeout',
+        '50',
+        '--commit-interval',
+        '50',
+        '--dead-letter',
+        deadLetter,
+        '--no-progress',
+        '--log-level',
+        'silent',
+      ],
+      c.io,
+    )
+    const delivered = () => server.requests.flatMap((r) => JSON.parse(r.body) as { id: number }[])
+    const deadline = Date.now() + 30_000
+    while (delivered().length < 996 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    abort.abort()
+    const code = await run
+    t.equal(code, 1, 'exit 1: some records were dead-lettered')
+    const ids = delivered().map((r) => r.id)
+    t.equal(new Set(ids).size, 996, 'every good record delivered')
+    t.equal(ids.length, 996, 'each once (no rebalance, no crash)')
+    t.ok(
+      server.requests.every((r) => r.key !== undefined && /^[\w.-]+-\d+-\d+-\d+-\d+$/.test(r.key)),
+      'idempotency key from topic-partition-offsets',
+    )
+    t.ok(existsSync(deadLetter))
+    const dead = readFileSync(deadLetter, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { reason: { name: string } })
+    t.equal(dead.length, 4)
+    t.ok(dead.every((d) => d.reason.name === 'MalformedRecordError'))
+    t.same(
+      Object.values(broker.committedOffsets('fwd')[topic] ?? {}),
+      broker.highWatermarks(topic),
+      'committed to the end',
+    )
+    t.match(c.stderr(), /streamway forward summary/)
+    t.match(c.stderr(), /forwarded +996/)
+  },
+)
+
+t.test('forward: a kafka:// URL is split into brokers and topics; bad ones are refused', (t) => {
+  t.same(parseKafkaUrl('kafka://a:9092,b:9093/orders,pay.ments'), {
+    brokers: ['a:9092', 'b:9093'],
+    topics: ['orders', 'pay.ments'],
+  })
+  t.throws(() => parseKafkaUrl('http://a:1/t'), /expected kafka:\/\/host:port\/topic/)
+  t.throws(() => parseKafkaUrl('kafka://a/t'), /must be host:port/)
+  t.throws(() => parseKafkaUrl('kafka://a:1/x/y'), /not a Kafka topic name/)
+  t.end()
+})
