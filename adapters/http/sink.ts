@@ -15,6 +15,7 @@
  * list (built once), one request; per record nothing else (NDJSON: one `JSON.stringify` per record,
  * the format's own cost). Retry state (options, closures) is built only after a failed attempt.
  */
+import { bytesText, isBytes, jsonText } from '../../lib/internal/json-text.js'
 import { batchMessages, sinkWritable } from '../../lib/internal/sink.js'
 import { createHash, randomUUID } from 'node:crypto'
 import { Writable } from 'node:stream'
@@ -25,8 +26,6 @@ import {
   InvalidHandlerResultError,
   InvalidOptionError,
   ItemRejectedError,
-  describeValue,
-  toError,
 } from '../../lib/errors.js'
 import { withRetries, type RetryVerdict } from '../../lib/internal/retry.js'
 import { defaultLogger, isLogger, redactPaths, type Logger } from '../../lib/logger.js'
@@ -258,16 +257,6 @@ async function readPrefix(
   return Buffer.concat(chunks).toString('utf8', 0, Math.min(size, limit))
 }
 
-/** The JSON text of `value`, or the reason it has none. */
-function jsonOf(value: unknown): string | Error {
-  try {
-    const json = JSON.stringify(value) as string | undefined
-    return json ?? new TypeError(`${describeValue(value)} has no JSON form`)
-  } catch (error) {
-    return toError(error)
-  }
-}
-
 /**
  * A sink that sends each batch to an HTTP endpoint. See `docs/adapters/http.md`.
  *
@@ -345,7 +334,7 @@ export function httpSink<T = unknown>(options: HttpSinkOptions<T>): HttpSink<T> 
     if (toBody !== undefined) {
       const body = toBody(messages)
       if (!ndjson) {
-        const json = jsonOf(body)
+        const json = jsonText(body)
         if (typeof json !== 'string') throw json
         return { payload: json, sent: messages }
       }
@@ -353,24 +342,33 @@ export function httpSink<T = unknown>(options: HttpSinkOptions<T>): HttpSink<T> 
         throw new InvalidHandlerResultError('toBody', 'an array with the `ndjson` format', body)
       let text = ''
       for (const item of body as unknown[]) {
-        const json = jsonOf(item)
+        const json = jsonText(item)
         if (typeof json !== 'string') throw json
         text += json + '\n'
       }
       return { payload: text, sent: messages }
     }
     if (!ndjson) {
-      try {
-        const json = JSON.stringify(messages.map((m) => m.data)) as string | undefined
-        if (json !== undefined) return { payload: json, sent: messages }
-      } catch {
-        // One item has no JSON form: find it below, fail it, send the others.
-      }
+      // Bytes are JSON text already (a Kafka value, say): joined as they are, not parsed again.
+      let bytes = 0
+      for (const message of messages) if (isBytes(message.data)) bytes++
+      if (bytes === messages.length)
+        return {
+          payload: `[${messages.map((m) => bytesText(m.data as Uint8Array)).join(',')}]`,
+          sent: messages,
+        }
+      if (bytes === 0)
+        try {
+          const json = JSON.stringify(messages.map((m) => m.data)) as string | undefined
+          if (json !== undefined) return { payload: json, sent: messages }
+        } catch {
+          // One item has no JSON form: find it below, fail it, send the others.
+        }
     }
     let text = ''
     const sent: Message<T>[] = []
     for (const message of messages) {
-      const json = jsonOf(message.data)
+      const json = jsonText(message.data)
       if (typeof json === 'string') {
         text += ndjson ? json + '\n' : (sent.length === 0 ? '' : ',') + json
         sent.push(message)

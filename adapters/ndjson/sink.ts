@@ -8,6 +8,7 @@
  * (the batch processors' concurrency); `writable()` holds at most its own `highWaterMark` items
  * besides.
  */
+import { jsonText } from '../../lib/internal/json-text.js'
 import { batchMessages, sinkWritable } from '../../lib/internal/sink.js'
 import { createWriteStream } from 'node:fs'
 import { Writable } from 'node:stream'
@@ -52,17 +53,6 @@ export interface NdjsonSink {
   close(): Promise<void>
   /** Lines written so far. */
   readonly lines: number
-}
-
-/** One JSON line for `data`, or the reason it has none. */
-function lineOf(data: unknown): string | Error {
-  try {
-    const json = JSON.stringify(data) as string | undefined
-    if (json === undefined) return new TypeError(`${describeValue(data)} has no JSON form`)
-    return json + '\n'
-  } catch (error) {
-    return error instanceof Error ? error : new TypeError(String(error))
-  }
 }
 
 /**
@@ -127,9 +117,9 @@ export function ndjsonSink(target: string | Writable, options?: NdjsonSinkOption
     let text = ''
     let count = 0
     for (const message of messages) {
-      const line = lineOf(message.data)
+      const line = jsonText(message.data)
       if (typeof line === 'string') {
-        text += line
+        text += line + '\n'
         count++
       } else message.failed(line)
     }

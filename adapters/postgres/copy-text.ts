@@ -2,6 +2,7 @@
  * Turning JavaScript values into PostgreSQL's text forms: the value text a column's input function
  * reads (`toText`), and its escaping for `COPY … FROM STDIN` in text format (`copyEscape`).
  */
+import { jsonText } from '../../lib/internal/json-text.js'
 
 /** What the sink knows about a column of the target table. */
 export interface ColumnInfo {
@@ -129,8 +130,8 @@ function dateText(date: Date): string {
 }
 
 function json(value: unknown): string {
-  const text = JSON.stringify(value) as string | undefined
-  if (text === undefined) throw new TypeError(`A ${typeof value} has no JSON form`)
+  const text = jsonText(value)
+  if (typeof text !== 'string') throw text
   return text
 }
 

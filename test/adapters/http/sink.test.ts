@@ -87,6 +87,30 @@ t.test('NDJSON format: one JSON line per item; toBody and idempotencyKey from th
   t.equal(second?.headers['x-batch-id'], undefined, 'no key header when idempotencyHeader is false')
 })
 
+t.test('bytes are JSON text: sent as they are, in both formats, beside other data', async (t) => {
+  const server = await startServer(t, (_req, res) => {
+    ok(res)
+  })
+  const json = httpSink({ url: server.url, ...quick })
+  const ndjson = httpSink({ url: server.url, format: 'ndjson', ...quick })
+  t.teardown(async () => {
+    await json.close()
+    await ndjson.close()
+  })
+  // Spacing kept: the bytes are not parsed and stringified again.
+  const bytes = () => [
+    new Message<unknown>(Buffer.from('{"id": 1}')),
+    new Message<unknown>(new Uint8Array(Buffer.from('[2, 3]'))),
+  ]
+  await json.handleBatch(bytes())
+  await json.handleBatch([...bytes(), new Message<unknown>({ id: 4 })])
+  await ndjson.handleBatch(bytes())
+  t.same(
+    server.requests.map((r) => r.body),
+    ['[{"id": 1},[2, 3]]', '[{"id": 1},[2, 3],{"id":4}]', '{"id": 1}\n[2, 3]\n'],
+  )
+})
+
 t.test('an item with no JSON form fails alone; the others are sent', async (t) => {
   const server = await startServer(t, (_req, res) => {
     ok(res)

@@ -61,6 +61,16 @@ t.test('a message whose data has no JSON form is marked failed; the others are w
   t.notOk(out.writableEnded, 'a Writable given by the caller stays open')
 })
 
+t.test('bytes are JSON text: written as their line, not as a Buffer object', async (t) => {
+  const out = new PassThrough()
+  const chunks: string[] = []
+  out.on('data', (c: Buffer) => chunks.push(c.toString()))
+  const sink = ndjsonSink(out)
+  await sink.handleBatch([new Message<unknown>(Buffer.from('{"id": 7}')), new Message<unknown>({ id: 8 })])
+  await sink.close()
+  t.equal(chunks.join(''), '{"id": 7}\n{"id":8}\n')
+})
+
 t.test('handleBatch honours backpressure: it waits for drain', async (t) => {
   const released: (() => void)[] = []
   const slow = new Writable({
