@@ -8,7 +8,7 @@ import { UsageError } from '../import/io.js'
 import { logLevels, type LogLevel } from '../import/options.js'
 
 export const orderings = ['none', 'partition', 'key'] as const
-export const valueFormats = ['json', 'text'] as const
+export const valueFormats = ['json', 'raw', 'text'] as const
 
 /** The validated configuration of one forwarding run. */
 export interface ForwardConfig {
@@ -74,7 +74,10 @@ export function forwardOptions(): Option[] {
       '--from-beginning',
       'a partition with no committed offset starts at its first record (default: its end)',
     ).default(false),
-    new Option('--value-format <format>', 'how record values are read: JSON, or text')
+    new Option(
+      '--value-format <format>',
+      'json: checked to be JSON, sent as they are; raw: sent unchecked; text: sent as JSON strings',
+    )
       .choices(valueFormats)
       .default('json'),
     new Option('--http-format <format>', 'http: request body of a batch')
