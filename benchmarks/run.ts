@@ -1,8 +1,9 @@
 /**
  * Entry point of the benchmarks:
- * `node --expose-gc dist/benchmarks/run.js [w1 w2 w3 w4 m1 f1 f2 h1 adapters] [--runs N] [--json] [--isolate] [--m1-n N]`.
- * Runs the named workloads (W1–W4 by default; M1 and the adapter workloads F1, F2, H1 only when
- * named, e.g. `npm run bench -- m1` or `npm run bench -- f1`; `adapters` names F1, F2 and H1) and
+ * `node --expose-gc dist/benchmarks/run.js [w1 w2 w3 w4 m1 f1 f2 h1 k1 adapters] [--runs N] [--json] [--isolate] [--m1-n N]`.
+ * Runs the named workloads (W1–W4 by default; M1 and the adapter workloads F1, F2, H1, K1 only when
+ * named, e.g. `npm run bench -- m1` or `npm run bench -- f1`; `adapters` names F1, F2, H1 and K1;
+ * `STREAMWAY_BENCH_K1_N` sets K1's record count) and
  * prints a table per workload, or one JSON object per row with `--json` (everything else then goes
  * to stderr, so stdout stays parseable).
  *
@@ -28,6 +29,7 @@ import { parseArgs } from 'node:util'
 import { f1CsvNull } from './f1-csv-null.js'
 import { f2CsvPostgres } from './f2-csv-postgres.js'
 import { h1Http } from './h1-http.js'
+import { k1KafkaHttp } from './k1-kafka-http.js'
 import {
   casesOf,
   measureAll,
@@ -59,6 +61,7 @@ const adapterWorkloads: Readonly<Record<string, () => Workload>> = {
   f1: () => f1CsvNull(),
   f2: () => f2CsvPostgres(),
   h1: () => h1Http(),
+  k1: () => k1KafkaHttp(Number(process.env.STREAMWAY_BENCH_K1_N ?? 1_000_000)),
 }
 const throughputWorkloads = { ...workloads, ...adapterWorkloads }
 /** Names that stand for several workloads. */
