@@ -2,11 +2,10 @@
  * The options of `kafkaSource`: one zod schema holds each option's type, default and doc; the
  * validator, the input type and the docs table (`docs/adapters/kafka.md`) all come from it.
  */
-import type { ConsumerConfig, KafkaConfig } from 'kafkajs'
+import type { ConsumerConfig } from 'kafkajs'
 import { z } from 'zod'
-import { isLogger, type Logger } from '../../lib/logger.js'
 import { integer } from '../../lib/options.js'
-import type { KafkaClientLike } from './client.js'
+import { kafkaClientOptionFields, oneClient } from './client-options.js'
 
 const nonEmpty = z
   .string({ error: 'must be a non-empty string' })
@@ -15,32 +14,6 @@ const nonEmpty = z
 /** Schema of `kafkaSource`'s options; the docs table and the type come from it. */
 export const kafkaSourceOptionsSchema = z
   .strictObject({
-    client: z
-      .custom<KafkaClientLike>(
-        (v) => typeof v === 'object' && v !== null && typeof (v as KafkaClientLike).consumer === 'function',
-        {
-          error: 'must be a Kafka client (an object with a `consumer(config)` method, like kafkajs’ `Kafka`)',
-        },
-      )
-      .optional()
-      .meta({
-        description:
-          'A kafkajs `Kafka` instance, or any client with its shape (e.g. `@confluentinc/kafka-javascript`’s KafkaJS API).',
-        default: 'one made from `kafka`',
-      }),
-    kafka: z
-      .custom<KafkaConfig>(
-        (v) =>
-          typeof v === 'object' &&
-          v !== null &&
-          (Array.isArray((v as KafkaConfig).brokers) || typeof (v as KafkaConfig).brokers === 'function'),
-        { error: 'must be a kafkajs client config with `brokers`' },
-      )
-      .optional()
-      .meta({
-        description:
-          'kafkajs `KafkaConfig` (brokers, clientId, ssl, sasl…) for the client the source makes; its logs go to `logger`.',
-      }),
     groupId: nonEmpty.meta({
       description: 'Consumer group: processes with the same group share the partitions.',
     }),
@@ -83,30 +56,9 @@ export const kafkaSourceOptionsSchema = z
     highWaterMark: integer(1)
       .default(1024)
       .meta({ description: 'Messages buffered before fetching stops (backpressure).' }),
-    logger: z
-      .custom<Logger>((v) => isLogger(v), { error: 'must be a pino logger' })
-      .optional()
-      .meta({
-        description: 'A pino logger (kafkajs’ own logs go to it too).',
-        default: 'pino at `warn` to stderr',
-      }),
+    ...kafkaClientOptionFields('consumer'),
   })
-  .superRefine((o, ctx) => {
-    if (o.client === undefined && o.kafka === undefined)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['kafka'],
-        message: 'or `client` must be given',
-        input: undefined,
-      })
-    else if (o.client !== undefined && o.kafka !== undefined)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['kafka'],
-        message: 'must not be given with `client`',
-        input: undefined,
-      })
-  })
+  .superRefine(oneClient)
 
 /** Options of `kafkaSource` as callers pass them. */
 export type KafkaSourceOptions = z.input<typeof kafkaSourceOptionsSchema>

@@ -13,10 +13,11 @@ import type { Writable } from 'node:stream'
 import { z } from 'zod'
 import { describeValue, toError } from '../../lib/errors.js'
 import { batchMessages, sinkWritable } from '../../lib/internal/sink.js'
-import { defaultLogger, isLogger, type Logger } from '../../lib/logger.js'
+import { defaultLogger } from '../../lib/logger.js'
 import type { Message } from '../../lib/message.js'
 import { func, integer, parseOptions, type ResolvedOptions } from '../../lib/options.js'
 import { createClient, type KafkaClientLike, type KafkaProducerLike } from './client.js'
+import { kafkaClientOptionFields, oneClient } from './client-options.js'
 
 /** A record as the sink sends it (kafkajs' `Message`). */
 export interface KafkaRecord {
@@ -30,27 +31,6 @@ export interface KafkaRecord {
 /** Schema of `kafkaSink`'s options; the docs table and the type come from it. */
 export const kafkaSinkOptionsSchema = z
   .strictObject({
-    client: z
-      .custom<KafkaClientLike>(
-        (v) => typeof v === 'object' && v !== null && typeof (v as KafkaClientLike).producer === 'function',
-        {
-          error: 'must be a Kafka client (an object with a `producer(config)` method, like kafkajs’ `Kafka`)',
-        },
-      )
-      .optional()
-      .meta({
-        description: 'A kafkajs `Kafka` instance, or any client with its shape.',
-        default: 'one made from `kafka`',
-      }),
-    kafka: z
-      .custom<KafkaConfig>(
-        (v) => typeof v === 'object' && v !== null && Array.isArray((v as KafkaConfig).brokers),
-        { error: 'must be a kafkajs client config with `brokers`' },
-      )
-      .optional()
-      .meta({
-        description: 'kafkajs `KafkaConfig` (brokers, clientId, ssl, sasl…) for the client the sink makes.',
-      }),
     topic: z
       .string({ error: 'must be a non-empty string' })
       .min(1, { error: 'must be a non-empty string' })
@@ -84,30 +64,9 @@ export const kafkaSinkOptionsSchema = z
     writableHighWaterMark: integer(1)
       .default(1000)
       .meta({ description: 'Items `writable()` buffers; what is buffered is sent as one batch.' }),
-    logger: z
-      .custom<Logger>((v) => isLogger(v), { error: 'must be a pino logger' })
-      .optional()
-      .meta({
-        description: 'A pino logger (kafkajs’ own logs go to it too).',
-        default: 'pino at `warn` to stderr',
-      }),
+    ...kafkaClientOptionFields('producer'),
   })
-  .superRefine((o, ctx) => {
-    if (o.client === undefined && o.kafka === undefined)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['kafka'],
-        message: 'or `client` must be given',
-        input: undefined,
-      })
-    else if (o.client !== undefined && o.kafka !== undefined)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['kafka'],
-        message: 'must not be given with `client`',
-        input: undefined,
-      })
-  })
+  .superRefine(oneClient)
 
 /** Options of `kafkaSink`. */
 export type KafkaSinkOptions = Omit<z.input<typeof kafkaSinkOptionsSchema>, 'toRecord'> & {

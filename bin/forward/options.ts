@@ -3,8 +3,9 @@
  * turns the parsed values into a validated `ForwardConfig` (the `kafka://` URL split into brokers
  * and topics, the target checked, defaults that depend on the group).
  */
-import { InvalidArgumentError, Option } from 'commander'
-import { UsageError } from '../import/io.js'
+import { Option } from 'commander'
+import { header, integer, positive } from '../cli/args.js'
+import { UsageError } from '../cli/io.js'
 import { logLevels, type LogLevel } from '../import/options.js'
 
 export const orderings = ['none', 'partition', 'key'] as const
@@ -34,28 +35,6 @@ export interface ForwardConfig {
   readonly progressIntervalMs: number
   readonly logLevel: LogLevel
   readonly shutdownTimeoutMs: number
-}
-
-function integer(min: number) {
-  return (value: string): number => {
-    const n = Number(value)
-    if (value.trim() === '' || !Number.isSafeInteger(n) || n < min)
-      throw new InvalidArgumentError(`must be an integer ≥ ${min}.`)
-    return n
-  }
-}
-
-function positive(value: string): number {
-  const n = Number(value)
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0)
-    throw new InvalidArgumentError('must be a number > 0.')
-  return n
-}
-
-function header(value: string, previous: Record<string, string> | undefined): Record<string, string> {
-  const at = value.indexOf(':')
-  if (at <= 0) throw new InvalidArgumentError('must be "Name: value".')
-  return { ...previous, [value.slice(0, at).trim()]: value.slice(at + 1).trim() }
 }
 
 /** Every option of `streamway forward`, in the order `--help` lists them. */

@@ -9,12 +9,12 @@ import { MalformedRecordError } from '../../lib/errors.js'
 import { defaultLogger } from '../../lib/logger.js'
 import type { Message } from '../../lib/message.js'
 import { Pipeline } from '../../lib/pipeline/pipeline.js'
-import { stopOnSignals } from '../../lib/pipeline/signals.js'
 import { deadLetter } from '../../adapters/file/index.js'
 import { kafkaIdempotencyKey, kafkaSource, type KafkaMetadata } from '../../adapters/kafka/index.js'
 import { ndjsonSink } from '../../adapters/ndjson/index.js'
-import { count, duration, perSecond } from '../import/format.js'
-import type { CliIo } from '../import/io.js'
+import { count, duration, perSecond } from '../cli/format.js'
+import type { CliIo } from '../cli/io.js'
+import { startWithStops } from '../cli/stops.js'
 import { redact } from '../import/targets.js'
 import type { ForwardConfig } from './options.js'
 
@@ -133,24 +133,11 @@ export async function runForwardConfig(config: ForwardConfig, io: CliIo): Promis
     logger,
   })
 
-  const signals = io.signals ?? ['SIGTERM', 'SIGINT']
-  let stoppedBy: string | undefined
-  const onSignal = (signal: NodeJS.Signals): void => {
-    stoppedBy ??= signal
-  }
-  for (const signal of signals) process.once(signal, onSignal)
-  const onAbort = (): void => {
-    stoppedBy ??= 'abort'
-    void pipeline.stop().catch(() => undefined)
-  }
   let fatal: string | undefined
-  const started = pipeline.start()
-  const removeSignals = stopOnSignals(pipeline as unknown as Pipeline<never, never>, { signals })
-  io.signal?.addEventListener('abort', onAbort, { once: true })
-  if (io.signal?.aborted === true) onAbort()
+  const run = startWithStops(pipeline as unknown as Pipeline<never, never>, io)
   let timer: NodeJS.Timeout | undefined
   try {
-    await started
+    await run.started
     if (config.progress)
       timer = setInterval(() => {
         io.stderr.write(progressLine(pipeline, source.partitions()))
@@ -160,9 +147,8 @@ export async function runForwardConfig(config: ForwardConfig, io: CliIo): Promis
   }
   const report = await pipeline.done
   if (timer !== undefined) clearInterval(timer)
-  removeSignals()
-  for (const signal of signals) process.off(signal, onSignal)
-  io.signal?.removeEventListener('abort', onAbort)
+  run.release()
+  const stoppedBy = run.stoppedBy()
   if (report.reason === 'failed')
     fatal ??= report.error instanceof Error ? report.error.message : String(report.error)
   for (const [what, close] of [

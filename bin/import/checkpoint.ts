@@ -8,7 +8,7 @@ import { CheckpointError } from '../../lib/errors.js'
 import { FileCheckpoint } from '../../adapters/file/index.js'
 import type { RecordPosition } from '../../adapters/file/position.js'
 import type { ImportConfig } from './options.js'
-import { UsageError } from './io.js'
+import { UsageError } from '../cli/io.js'
 
 /** Where the import starts. */
 export interface Start {

@@ -2,7 +2,7 @@
 import { open } from 'node:fs/promises'
 import { csvSource } from '../../adapters/csv/index.js'
 import type { ImportConfig } from './options.js'
-import { UsageError } from './io.js'
+import { UsageError } from '../cli/io.js'
 
 const HEAD_BYTES = 1 << 20
 

@@ -5,7 +5,8 @@
  */
 import { extname, resolve } from 'node:path'
 import { InvalidArgumentError, Option } from 'commander'
-import { UsageError } from './io.js'
+import { header, integer, positive } from '../cli/args.js'
+import { UsageError } from '../cli/io.js'
 
 export const formats = ['csv', 'ndjson'] as const
 export type Format = (typeof formats)[number]
@@ -47,22 +48,6 @@ export interface ImportConfig {
   readonly shutdownTimeoutMs: number
 }
 
-function integer(min: number) {
-  return (value: string): number => {
-    const n = Number(value)
-    if (value.trim() === '' || !Number.isSafeInteger(n) || n < min)
-      throw new InvalidArgumentError(`must be an integer ≥ ${min}.`)
-    return n
-  }
-}
-
-function positive(value: string): number {
-  const n = Number(value)
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0)
-    throw new InvalidArgumentError('must be a number > 0.')
-  return n
-}
-
 function ratio(value: string): number {
   const n = Number(value)
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
@@ -74,12 +59,6 @@ function list(value: string): string[] {
   const names = value.split(',').map((s) => s.trim())
   if (names.some((s) => s === '')) throw new InvalidArgumentError('must be a comma-separated list of names.')
   return names
-}
-
-function header(value: string, previous: Record<string, string> | undefined): Record<string, string> {
-  const at = value.indexOf(':')
-  if (at <= 0) throw new InvalidArgumentError('must be "Name: value".')
-  return { ...previous, [value.slice(0, at).trim()]: value.slice(at + 1).trim() }
 }
 
 /** Every option of `streamway import`, in the order `--help` lists them. */

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { ExitCode } from './exit-codes.js'
-import { UsageError, type CliIo } from './io.js'
+import { UsageError, type CliIo } from '../cli/io.js'
 import { importOptions, resolveConfig, type RawImportOptions } from './options.js'
 import { runImportConfig } from './run.js'
 import { forwardOptions, resolveForwardConfig, type RawForwardOptions } from '../forward/options.js'

@@ -3,8 +3,8 @@
  * same terminal), otherwise one plain line every `--progress-interval` seconds.
  */
 import cliProgress from 'cli-progress'
-import type { CliIo } from './io.js'
-import { bytes, count, duration, perSecond } from './format.js'
+import type { CliIo } from '../cli/io.js'
+import { bytes, count, duration, perSecond } from '../cli/format.js'
 
 /** What the reporter shows, sampled at each tick. */
 export interface ProgressSample {

@@ -5,12 +5,12 @@
  */
 import { rm, stat } from 'node:fs/promises'
 import { Pipeline } from '../../lib/pipeline/pipeline.js'
-import { stopOnSignals } from '../../lib/pipeline/signals.js'
 import { defaultLogger } from '../../lib/logger.js'
 import { deadLetter } from '../../adapters/file/index.js'
 import { prepareCheckpoint, removeCheckpoint } from './checkpoint.js'
 import { exitCodeOf, type ExitCode } from './exit-codes.js'
-import { UsageError, type CliIo } from './io.js'
+import { UsageError, type CliIo } from '../cli/io.js'
+import { startWithStops } from '../cli/stops.js'
 import type { ImportConfig } from './options.js'
 import { progressMode, startProgress } from './progress.js'
 import { openSource } from './source.js'
@@ -67,28 +67,13 @@ export async function runImportConfig(config: ImportConfig, io: CliIo): Promise<
     logger,
   })
 
-  // Interrupted: the first SIGINT / SIGTERM (stopOnSignals stops the pipeline; its listeners and
-  // ours go, so a second one kills at once), or the injected abort signal.
-  let interrupted: string | undefined
-  const signals = io.signals ?? ['SIGTERM', 'SIGINT']
-  const onSignal = (signal: NodeJS.Signals): void => {
-    interrupted ??= signal
-  }
-  for (const signal of signals) process.once(signal, onSignal)
-  const onAbort = (): void => {
-    interrupted ??= 'abort'
-    void pipeline.stop().catch(() => undefined)
-  }
-  const started = pipeline.start()
-  const removeSignals = stopOnSignals(pipeline as unknown as Pipeline<never, never>, { signals })
-  io.signal?.addEventListener('abort', onAbort, { once: true })
-  if (io.signal?.aborted === true) onAbort()
+  const run = startWithStops(pipeline as unknown as Pipeline<never, never>, io)
 
   const mode = progressMode(io, config.progress, target.stdout)
   let progress: { stop(): void } | undefined
   let fatal: string | undefined
   try {
-    await started
+    await run.started
     progress = startProgress(
       mode,
       io,
@@ -111,9 +96,8 @@ export async function runImportConfig(config: ImportConfig, io: CliIo): Promise<
   }
   const report = await pipeline.done
   progress?.stop()
-  removeSignals()
-  for (const signal of signals) process.off(signal, onSignal)
-  io.signal?.removeEventListener('abort', onAbort)
+  run.release()
+  const interrupted = run.stoppedBy()
   if (report.reason === 'failed') fatal ??= messageOf(report.error)
 
   // The final checkpoint (every acked row), then the dead letters and the target.

@@ -1,6 +1,6 @@
 /** The final summary, printed to stderr (stdout may be the data). */
 import { ExitCode } from './exit-codes.js'
-import { count, duration, perSecond } from './format.js'
+import { count, duration, perSecond } from '../cli/format.js'
 
 export interface Summary {
   readonly file: string

@@ -11,7 +11,7 @@ import type { Message } from '../../lib/message.js'
 import { ndjsonSink } from '../../adapters/ndjson/index.js'
 import type { ImportConfig } from './options.js'
 import { inferColumns } from './columns.js'
-import { UsageError, type CliIo } from './io.js'
+import { UsageError, type CliIo } from '../cli/io.js'
 
 /** What a target gives the pipeline. */
 export interface Target {
