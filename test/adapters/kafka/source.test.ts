@@ -260,3 +260,40 @@ t.test('backpressure: a slow pipeline holds fetching back; records in flight sta
   // pipeline's own buffers: far below the 10,000 on the topic.
   t.ok(peak < 1500, `records taken but not yet acked peaked at ${String(peak)}`)
 })
+
+t.test('heartbeats keep flowing while a handler runs longer than the session timeout', async (t) => {
+  const { broker, address } = await startBroker(t)
+  const topic = uniqueName('long')
+  broker.createTopic(topic, 1)
+  const kafka = clientOf(address)
+  await produce(kafka, topic, 3000)
+  const source = kafkaSource({
+    client: kafka,
+    groupId: 'g-long',
+    topics: [topic],
+    fromBeginning: true,
+    consumer: { ...fast, sessionTimeout: 1000, heartbeatInterval: 100, rebalanceTimeout: 1000 },
+    highWaterMark: 50,
+    logger: silentLogger(),
+  })
+  let handled = 0
+  const p = new Pipeline({
+    name: uniqueName('long'),
+    producer: { source },
+    processors: { default: { concurrency: 1, maxDemand: 1 } },
+    handleMessage: async (_, m) => {
+      // The first record takes 3 s: three session timeouts, with the stream full behind it.
+      if (handled++ === 0) await new Promise((r) => setTimeout(r, 3000))
+      return m
+    },
+    logger: silentLogger(),
+  })
+  await p.start()
+  const deadline = Date.now() + 30_000
+  while (handled < 3000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  const group = broker.groupState('g-long')
+  await p.stop()
+  t.equal(handled, 3000)
+  t.equal(group?.generationId, 1, 'the member never expired: one generation only')
+  t.equal(group?.members.length, 1)
+})
