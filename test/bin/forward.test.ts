@@ -72,7 +72,8 @@ t.test(
         '50',
         '--dead-letter',
         deadLetter,
-        '--no-progress',
+        '--progress-interval',
+        '0.05',
         '--log-level',
         'silent',
       ],
@@ -104,6 +105,14 @@ t.test(
       'committed to the end',
     )
     t.match(c.stderr(), /streamway forward summary/)
+    t.match(
+      c.stderr(),
+      new RegExp(
+        `^forward: [\\d,]+ forwarded \\([\\d,]+/s\\), [\\d,]+ failed, lag ${topic}/\\d [\\d,]+`,
+        'm',
+      ),
+      'progress lines: rate, failures, lag per partition',
+    )
     t.match(c.stderr(), /forwarded +996/)
   },
 )

@@ -297,3 +297,81 @@ t.test('heartbeats keep flowing while a handler runs longer than the session tim
   t.equal(group?.generationId, 1, 'the member never expired: one generation only')
   t.equal(group?.members.length, 1)
 })
+
+t.test('with partitionBy on the partition, each partition is handled in offset order', async (t) => {
+  const { broker, address } = await startBroker(t)
+  const topic = uniqueName('order')
+  broker.createTopic(topic, 3)
+  const kafka = clientOf(address)
+  await produce(kafka, topic, 900)
+  const seen = new Map<number, number[]>()
+  let handled = 0
+  const p = new Pipeline({
+    name: uniqueName('order'),
+    producer: {
+      source: kafkaSource({
+        client: kafka,
+        groupId: 'g-order',
+        topics: [topic],
+        fromBeginning: true,
+        consumer: fast,
+        logger: silentLogger(),
+      }),
+    },
+    processors: { default: { concurrency: 6 } },
+    partitionBy: (m) => (m.metadata as KafkaMetadata).partition,
+    handleMessage: async (_, m) => {
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 3)))
+      const meta = m.metadata as KafkaMetadata
+      seen.set(meta.partition, [...(seen.get(meta.partition) ?? []), Number(meta.offset)])
+      handled++
+      return m
+    },
+    logger: silentLogger(),
+  })
+  await p.start()
+  const deadline = Date.now() + 20_000
+  while (handled < 900 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  await p.stop()
+  t.equal(handled, 900)
+  for (const [partition, offsets] of seen)
+    t.same(
+      offsets,
+      [...offsets].sort((a, b) => a - b),
+      `partition ${String(partition)} in offset order`,
+    )
+})
+
+t.test('a SASL password never reaches a log line, even at debug while connections fail', async (t) => {
+  const { address } = await startBroker(t)
+  const lines: string[] = []
+  const { pino } = await import('pino')
+  const { Writable } = await import('node:stream')
+  const logger = pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk: Buffer, _e, cb) {
+        lines.push(chunk.toString())
+        cb()
+      },
+    }),
+  )
+  const source = kafkaSource({
+    // The test broker speaks no SASL: kafkajs' handshake fails and it logs and retries.
+    kafka: {
+      brokers: [address],
+      sasl: { mechanism: 'plain', username: 'user', password: 'hunter2-secret' },
+      retry: { retries: 1, initialRetryTime: 20 },
+      connectionTimeout: 500,
+    },
+    groupId: 'g-sasl',
+    topics: ['t'],
+    logger,
+  })
+  const failed = new Promise<unknown>((resolve) => source.stream.once('error', resolve))
+  source.stream.resume()
+  await failed
+  await source.close().catch(() => undefined)
+  t.ok(lines.length > 0, 'kafkajs logged through the adapter’s logger')
+  t.notOk(lines.join('').includes('hunter2-secret'), 'the password appears in no line')
+})
