@@ -41,6 +41,44 @@ export function asciiChar() {
   return z.custom<string>(isAsciiChar, { error: 'must be one ASCII character' })
 }
 
+/** Defaults of a sink's retry options (each sink has its own: an HTTP `Retry-After` can be long). */
+export interface RetryDefaults {
+  readonly retries: number
+  readonly minDelayMs: number
+  readonly maxDelayMs: number
+}
+
+/**
+ * The retry options every sink takes, one shape for all: `retries` after the first attempt, and a
+ * backoff with full jitter from `minDelayMs` doubling to `maxDelayMs`. Spread into the sink's schema
+ * with its defaults; check the pair with `delaysInOrder`.
+ */
+export function retryOptionFields(defaults: RetryDefaults, maxDelayNote = '') {
+  const delay = integer(0, { max: 2 ** 31 - 1 })
+  return {
+    retries: integer(0)
+      .default(defaults.retries)
+      .meta({ description: 'Retries of a batch after its first attempt, on transient faults only.' }),
+    minDelayMs: delay.default(defaults.minDelayMs).meta({
+      description: 'Backoff cap before the first retry; doubles at each retry (full jitter below it).',
+    }),
+    maxDelayMs: delay
+      .default(defaults.maxDelayMs)
+      .meta({ description: `Longest wait before a retry${maxDelayNote}; at least \`minDelayMs\`.` }),
+  }
+}
+
+/** The cross-field rule of `retryOptionFields`: `minDelayMs` ≤ `maxDelayMs`, reported on `maxDelayMs`. */
+export function delaysInOrder(o: { minDelayMs: number; maxDelayMs: number }, ctx: z.RefinementCtx): void {
+  if (o.minDelayMs > o.maxDelayMs)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['maxDelayMs'],
+      message: `must be ≥ \`minDelayMs\` (${String(o.minDelayMs)}), got ${String(o.maxDelayMs)}`,
+      input: o.maxDelayMs,
+    })
+}
+
 /** A boolean option. */
 export function boolean() {
   return z.boolean({ error: 'must be a boolean' })

@@ -21,107 +21,106 @@ import { createHash, randomUUID } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { Pool } from 'undici'
 import { z } from 'zod'
-import {
-  HttpStatusError,
-  InvalidHandlerResultError,
-  InvalidOptionError,
-  ItemRejectedError,
-} from '../../lib/errors.js'
+import { HttpStatusError, InvalidHandlerResultError, ItemRejectedError } from '../../lib/errors.js'
 import { withRetries, type RetryVerdict } from '../../lib/internal/retry.js'
 import { defaultLogger, isLogger, redactPaths, type Logger } from '../../lib/logger.js'
 import { Message } from '../../lib/message.js'
-import { finiteNumber, func, integer, parseOptions, type ResolvedOptions } from '../../lib/options.js'
+import {
+  delaysInOrder,
+  func,
+  integer,
+  parseOptions,
+  retryOptionFields,
+  type ResolvedOptions,
+} from '../../lib/options.js'
 
 /** What `itemResults` gives for one item: `true` (accepted) or the server's reason for rejecting it. */
 export type ItemResult = true | { readonly error: string; readonly code?: string }
 
 /** Schema of `httpSink`'s options; the docs table and the type come from it. */
-export const httpSinkOptionsSchema = z.strictObject({
-  url: z
-    .custom<string | URL>(
-      (v) => {
-        if (typeof v !== 'string' && !(v instanceof URL)) return false
-        try {
-          const { protocol } = new URL(v)
-          return protocol === 'http:' || protocol === 'https:'
-        } catch {
-          return false
-        }
-      },
-      { error: 'must be an http: or https: URL' },
-    )
-    .meta({ description: 'Endpoint the batches are sent to (required).' }),
-  method: z
-    .enum(['POST', 'PUT', 'PATCH'], { error: "must be 'POST', 'PUT' or 'PATCH'" })
-    .default('POST')
-    .meta({ description: 'HTTP method of each request.' }),
-  format: z.enum(['json', 'ndjson'], { error: "must be 'json' or 'ndjson'" }).default('json').meta({
-    description:
-      '`json`: the body is one JSON array (`application/json`); `ndjson`: one JSON line per item (`application/x-ndjson`).',
-  }),
-  headers: z
-    .record(z.string(), z.string(), { error: 'must be an object of header names to string values' })
-    .optional()
-    .meta({ description: 'Headers of every request (e.g. `authorization`); never logged.' }),
-  connections: integer(1)
-    .default(10)
-    .meta({ description: 'Most connections the pool opens to the server (requests in flight at once).' }),
-  pipelining: integer(1).default(1).meta({ description: 'Requests pipelined on one connection.' }),
-  timeoutMs: integer(1, { max: 2 ** 31 - 1 })
-    .default(30_000)
-    .meta({
+export const httpSinkOptionsSchema = z
+  .strictObject({
+    url: z
+      .custom<string | URL>(
+        (v) => {
+          if (typeof v !== 'string' && !(v instanceof URL)) return false
+          try {
+            const { protocol } = new URL(v)
+            return protocol === 'http:' || protocol === 'https:'
+          } catch {
+            return false
+          }
+        },
+        { error: 'must be an http: or https: URL' },
+      )
+      .meta({ description: 'Endpoint the batches are sent to (required).' }),
+    method: z
+      .enum(['POST', 'PUT', 'PATCH'], { error: "must be 'POST', 'PUT' or 'PATCH'" })
+      .default('POST')
+      .meta({ description: 'HTTP method of each request.' }),
+    format: z.enum(['json', 'ndjson'], { error: "must be 'json' or 'ndjson'" }).default('json').meta({
       description:
-        'Most time to connect, to wait for the response headers, and between two chunks of the response body; a timeout is retried.',
+        '`json`: the body is one JSON array (`application/json`); `ndjson`: one JSON line per item (`application/x-ndjson`).',
     }),
-  retries: integer(0)
-    .default(5)
-    .meta({ description: 'Retries of a batch after its first attempt, on transient faults only.' }),
-  minDelayMs: finiteNumber(0).default(100).meta({
-    description: 'Backoff cap before the first retry; doubles at each retry (full jitter below it).',
-  }),
-  maxDelayMs: finiteNumber(0)
-    .default(30_000)
-    .meta({ description: 'Longest wait before a retry, backoff and `Retry-After` alike.' }),
-  idempotencyHeader: z
-    .custom<string | false>(
-      (v) => v === false || (typeof v === 'string' && /^[!#$%&'*+.^_`|~\w-]+$/.test(v)),
-      {
-        error: 'must be a header name or false',
-      },
-    )
-    .default('Idempotency-Key')
-    .meta({
+    headers: z
+      .record(z.string(), z.string(), { error: 'must be an object of header names to string values' })
+      .optional()
+      .meta({ description: 'Headers of every request (e.g. `authorization`); never logged.' }),
+    connections: integer(1)
+      .default(10)
+      .meta({ description: 'Most connections the pool opens to the server (requests in flight at once).' }),
+    pipelining: integer(1).default(1).meta({ description: 'Requests pipelined on one connection.' }),
+    timeoutMs: integer(1, { max: 2 ** 31 - 1 })
+      .default(30_000)
+      .meta({
+        description:
+          'Most time to connect, to wait for the response headers, and between two chunks of the response body; a timeout is retried.',
+      }),
+    ...retryOptionFields(
+      { retries: 5, minDelayMs: 100, maxDelayMs: 30_000 },
+      ', backoff and `Retry-After` alike',
+    ),
+    idempotencyHeader: z
+      .custom<string | false>(
+        (v) => v === false || (typeof v === 'string' && /^[!#$%&'*+.^_`|~\w-]+$/.test(v)),
+        {
+          error: 'must be a header name or false',
+        },
+      )
+      .default('Idempotency-Key')
+      .meta({
+        description:
+          'Header carrying the batch’s idempotency key, the same on every attempt; `false` sends none.',
+      }),
+    idempotencyKey: func<(messages: never[]) => string>().optional().meta({
       description:
-        'Header carrying the batch’s idempotency key, the same on every attempt; `false` sends none.',
+        'Key of a batch, from its messages (e.g. `metadataIdempotencyKey`, stable across redeliveries).',
+      default: 'a random UUID per batch',
     }),
-  idempotencyKey: func<(messages: never[]) => string>().optional().meta({
-    description:
-      'Key of a batch, from its messages (e.g. `metadataIdempotencyKey`, stable across redeliveries).',
-    default: 'a random UUID per batch',
-  }),
-  toBody: func<(messages: never[]) => unknown>().optional().meta({
-    description: 'What is sent for a batch (an array for `ndjson`).',
-    default: '`messages.map((m) => m.data)`',
-  }),
-  itemResults: func<(responseBody: unknown, messages: never[]) => readonly ItemResult[]>().optional().meta({
-    description:
-      'Reads per-item results from a 2xx response body (parsed JSON): one `true` or `{ error, code? }` per message; rejected items fail with `ItemRejectedError`.',
-  }),
-  logger: z
-    .custom<Logger>((v) => isLogger(v), { error: 'must be a pino logger' })
-    .optional()
-    .meta({
-      description: 'A pino logger; the sink logs through a child that redacts auth headers.',
-      default: 'pino at `warn` to stderr',
+    toBody: func<(messages: never[]) => unknown>().optional().meta({
+      description: 'What is sent for a batch (an array for `ndjson`).',
+      default: '`messages.map((m) => m.data)`',
     }),
-  random: func<() => number>().optional().meta({
-    description: 'Random source of the backoff jitter, in [0, 1) (tests pass a fixed one).',
-    default: '`Math.random`',
-  }),
-  writableHighWaterMark: integer(1)
-    .default(100)
-    .meta({ description: 'Items `writable()` buffers; buffered items are sent together as one batch.' }),
-})
+    itemResults: func<(responseBody: unknown, messages: never[]) => readonly ItemResult[]>().optional().meta({
+      description:
+        'Reads per-item results from a 2xx response body (parsed JSON): one `true` or `{ error, code? }` per message; rejected items fail with `ItemRejectedError`.',
+    }),
+    logger: z
+      .custom<Logger>((v) => isLogger(v), { error: 'must be a pino logger' })
+      .optional()
+      .meta({
+        description: 'A pino logger; the sink logs through a child that redacts auth headers.',
+        default: 'pino at `warn` to stderr',
+      }),
+    random: func<() => number>().optional().meta({
+      description: 'Random source of the backoff jitter, in [0, 1) (tests pass a fixed one).',
+      default: '`Math.random`',
+    }),
+    writableHighWaterMark: integer(1)
+      .default(100)
+      .meta({ description: 'Items `writable()` buffers; buffered items are sent together as one batch.' }),
+  })
+  .superRefine(delaysInOrder)
 
 /** Options of `httpSink`, typed by the message data `T`. */
 export type HttpSinkOptions<T = unknown> = Omit<
@@ -267,12 +266,6 @@ async function readPrefix(
  */
 export function httpSink<T = unknown>(options: HttpSinkOptions<T>): HttpSink<T> {
   const o: ResolvedOptions<typeof httpSinkOptionsSchema> = parseOptions(httpSinkOptionsSchema, options)
-  if (o.minDelayMs > o.maxDelayMs)
-    throw new InvalidOptionError(
-      'options.maxDelayMs',
-      `\`options.maxDelayMs\` must be ≥ \`options.minDelayMs\` (${String(o.minDelayMs)}), got ${String(o.maxDelayMs)}`,
-      o.maxDelayMs,
-    )
   const url = new URL(o.url)
   const path = url.pathname + url.search
   /** The URL as logged: no credentials, no query (it may hold a key). */

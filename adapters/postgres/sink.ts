@@ -25,7 +25,15 @@ import { withRetries } from '../../lib/internal/retry.js'
 import { batchMessages, sinkWritable } from '../../lib/internal/sink.js'
 import { defaultLogger, isLogger, type Logger } from '../../lib/logger.js'
 import { Message } from '../../lib/message.js'
-import { asciiChar, func, integer, parseOptions, type ResolvedOptions } from '../../lib/options.js'
+import {
+  asciiChar,
+  delaysInOrder,
+  func,
+  integer,
+  parseOptions,
+  retryOptionFields,
+  type ResolvedOptions,
+} from '../../lib/options.js'
 import { copyFieldWriter, toText, type ColumnInfo, type CopyFieldWriter } from './copy-text.js'
 
 const identifier = z
@@ -97,11 +105,7 @@ export const postgresSinkOptionsSchema = z
         description:
           'Idempotent write: `{ key, action }`, a row whose `key` (a unique constraint) exists is left (`nothing`) or updated (`update`).',
       }),
-    retries: integer(0).default(5).meta({ description: 'Retries of a batch after a transient fault.' }),
-    minDelayMs: integer(0)
-      .default(100)
-      .meta({ description: 'First backoff delay; doubles with each retry.' }),
-    maxDelayMs: integer(0).default(10_000).meta({ description: 'Longest backoff delay.' }),
+    ...retryOptionFields({ retries: 5, minDelayMs: 100, maxDelayMs: 10_000 }),
     poolSize: integer(1)
       .default(4)
       .meta({ description: 'Connections of the pool the sink opens (batches written at once).' }),
@@ -117,6 +121,7 @@ export const postgresSinkOptionsSchema = z
       .meta({ description: 'A pino logger for retries and splits.', default: 'pino at `warn` to stderr' }),
   })
   .superRefine((o, ctx) => {
+    delaysInOrder(o, ctx)
     // Never echo the connection string in an error: it may hold the password.
     if (o.connectionString === undefined && o.pool === undefined)
       ctx.addIssue({

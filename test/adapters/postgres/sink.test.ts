@@ -433,6 +433,11 @@ t.test('options are validated, naming the path', (t) => {
     [{ connectionString: URL_DB, table: 't', columns: ['a', 'a'] }, 'options.columns', /twice/],
     [{ table: 't', columns: ['a'] }, 'options.connectionString', /or `pool`/],
     [
+      { connectionString: URL_DB, table: 't', columns: ['a'], minDelayMs: 500, maxDelayMs: 100 },
+      'options.maxDelayMs',
+      /must be ≥ `minDelayMs` \(500\), got 100/,
+    ],
+    [
       { connectionString: URL_DB, pool: new pg.Pool(), table: 't', columns: ['a'] },
       'options.pool',
       /not be given with `connectionString`/,
