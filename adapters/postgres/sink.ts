@@ -249,7 +249,7 @@ const LF = 0x0a
 interface Rows {
   readonly messages: Message[]
   readonly chunks: Buffer[]
-  /** `csv` mode: each message's record bytes, so that a split needs no scan of the chunks. */
+  /** Each message's record bytes (a line, without its line feed): kept in `csv` mode, made at the first split in `copy` mode. */
   readonly records: Buffer[]
   readonly arrays: (string | null)[][]
   /** Builds the next chunk (its messages too) and tells whether it did; `undefined` once all are built. */
@@ -261,27 +261,30 @@ function complete(rows: Rows): void {
   while (rows.more?.() === true);
 }
 
-/** Each line of COPY text chunks, its line feed included (no line holds a raw line feed). */
+/** Each line of COPY text chunks, without its line feed (no line holds a raw line feed). */
 function linesOf(chunks: readonly Buffer[]): Buffer[] {
   const lines: Buffer[] = []
   for (const chunk of chunks)
     for (let start = 0; start < chunk.length;) {
-      const end = chunk.indexOf(LF, start) + 1 || chunk.length
+      const lf = chunk.indexOf(LF, start)
+      const end = lf === -1 ? chunk.length : lf
       lines.push(chunk.subarray(start, end))
-      start = end
+      start = end + 1
     }
   return lines
 }
 
-/** Rows `from` … `to - 1` of `rows`. */
+/**
+ * Rows `from` … `to - 1` of `rows`. A split of COPY text cuts its chunks into lines once, on the
+ * first split, and keeps them as the rows' records: deeper splits slice that list.
+ */
 function sliceRows(rows: Rows, from: number, to: number): Rows {
+  if (rows.records.length === 0 && rows.chunks.length > 0)
+    for (const line of linesOf(rows.chunks)) rows.records.push(line)
   const records = rows.records.slice(from, to)
-  let chunks: Buffer[] = []
-  if (records.length > 0) chunks = [joinRecords(records)]
-  else if (rows.chunks.length > 0) chunks = [Buffer.concat(linesOf(rows.chunks).slice(from, to))]
   return {
     messages: rows.messages.slice(from, to),
-    chunks,
+    chunks: records.length > 0 ? [joinRecords(records)] : [],
     records,
     arrays: rows.arrays.map((a) => a.slice(from, to)),
     more: undefined,
