@@ -9,9 +9,12 @@
  * Both sides send the same records (`record(i)`, made on demand) in the same batches. After each run
  * the server is asked what it counted: it must be `n` records in `n / BATCH_SIZE` batches.
  *
- * With `H1_PROBES=1` in the environment, three more cases follow (`probes`): the sink without the
- * Pipeline, the Pipeline with a `handleBatch` written as the baseline's loop body, and the streamway
- * case without the idempotency key. They tell the sink's cost from the engine's (RESULTS.md).
+ * With `H1_PROBES=1` in the environment, four more cases follow (`probes`): the sink without the
+ * Pipeline, the streamway case without the idempotency key, the Pipeline with a `handleBatch`
+ * written as the baseline's loop body, and the streamway case fed by a producer that pushes
+ * `MessageChunk`s of `BATCH_SIZE` messages instead of one record per stream chunk. They tell the
+ * sink's cost from the engine's, and the engine's per-chunk cost from its per-message cost
+ * (RESULTS.md).
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -19,7 +22,7 @@ import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { Pool } from 'undici'
 import { httpSink } from '../adapters/http/index.js'
-import { Message, type PipelineOptions } from '../lib/index.js'
+import { Message, MessageChunk, type PipelineOptions } from '../lib/index.js'
 import { passMessage, runPipeline, silentLogger, type BenchCase, type Workload } from './harness.js'
 
 export const BATCH_SIZE = 100
@@ -51,6 +54,26 @@ function records(n: number): Readable {
     objectMode: true,
     read() {
       while (next < n) if (!this.push(record(next++))) return
+      this.push(null)
+    },
+  })
+}
+
+/**
+ * The records `0 … n - 1` as a producer that has them in groups would give them: one
+ * `MessageChunk` of `size` messages per stream chunk, made on demand.
+ */
+function chunkedRecords(n: number, size: number): Readable {
+  let next = 0
+  return new Readable({
+    objectMode: true,
+    read() {
+      while (next < n) {
+        const messages: Message<Item>[] = []
+        for (const end = Math.min(n, next + size); next < end; next++)
+          messages.push(new Message(record(next)))
+        if (!this.push(new MessageChunk(messages))) return
+      }
       this.push(null)
     },
   })
@@ -91,10 +114,14 @@ function probes(
   n: number,
   counted: (name: string, run: () => Promise<void>) => BenchCase,
 ): BenchCase[] {
-  /** The streamway case with another `handleBatch`. */
-  const throughPipeline = (label: string, handleBatch: PipelineOptions<Item>['handleBatch']) =>
+  /** The streamway case with another `handleBatch` (or another source). */
+  const throughPipeline = (
+    label: string,
+    handleBatch: PipelineOptions<Item>['handleBatch'],
+    source: Readable = records(n),
+  ) =>
     runPipeline<Item>(label, n, {
-      producer: { source: records(n) },
+      producer: { source },
       batchers: { default: { batchSize: BATCH_SIZE, concurrency: CONNECTIONS } },
       handleMessage: passMessage,
       handleBatch,
@@ -147,6 +174,14 @@ function probes(
         })
       } finally {
         await pool.close()
+      }
+    }),
+    counted(`probe: Pipeline fed MessageChunks of ${BATCH_SIZE} → httpSink`, async () => {
+      const sink = httpSink<Item>({ url: `${originOf()}/`, connections: CONNECTIONS, logger: silentLogger })
+      try {
+        await throughPipeline('h1 probe, chunked source', sink.handleBatch, chunkedRecords(n, BATCH_SIZE))
+      } finally {
+        await sink.close()
       }
     }),
   ]

@@ -70,6 +70,7 @@ export {
   type BatchMode,
   type MessageInit,
 } from './message.js'
+export { MessageChunk } from './message-chunk.js'
 export {
   Pipeline,
   type PipelineOptions,

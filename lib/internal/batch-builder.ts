@@ -69,6 +69,8 @@ export class BatchBuilder<T, K = unknown, A = unknown> {
   #single: OpenBatch<T, K, A> | null = null
   /** Open batches by key, when there is a key function. */
   readonly #open = new Map<K, OpenBatch<T, K, A>>()
+  /** The open batch the last item went to: items in a row mostly share a key, so no map lookup. */
+  #last: OpenBatch<T, K, A> | null = null
 
   constructor(rules: BatchRules<T, K, A>, emit: (batch: Batch<T, K>) => void) {
     this.#size = rules.size
@@ -93,8 +95,18 @@ export class BatchBuilder<T, K = unknown, A = unknown> {
   /** Adds an item; may emit the batch it closes (and, with an accumulator, the one before). */
   add(item: T): void {
     const keyOf = this.#keyOf
-    const key = keyOf === undefined ? undefined : keyOf(item)
-    let open = keyOf === undefined ? this.#single : (this.#open.get(key as K) ?? null)
+    let key: K | undefined
+    let open: OpenBatch<T, K, A> | null
+    if (keyOf === undefined) open = this.#single
+    else {
+      key = keyOf(item)
+      const last = this.#last
+      if (last !== null && last.key === key) open = last
+      else {
+        open = this.#open.get(key) ?? null
+        if (open !== null) this.#last = open
+      }
+    }
     open ??= this.#openBatch(key)
     const accumulator = this.#accumulator
     let close = false
@@ -140,6 +152,7 @@ export class BatchBuilder<T, K = unknown, A = unknown> {
     for (const open of this.#open.values()) if (open.timer !== null) clearTimeout(open.timer)
     this.#single = null
     this.#open.clear()
+    this.#last = null
   }
 
   #openBatch(key: K | undefined): OpenBatch<T, K, A> {
@@ -148,7 +161,10 @@ export class BatchBuilder<T, K = unknown, A = unknown> {
       this.#accumulator === undefined ? (undefined as A) : this.#accumulator.init(),
     )
     if (this.#keyOf === undefined) this.#single = open
-    else this.#open.set(key as K, open)
+    else {
+      this.#open.set(key as K, open)
+      this.#last = open
+    }
     return open
   }
 
@@ -158,7 +174,10 @@ export class BatchBuilder<T, K = unknown, A = unknown> {
       open.timer = null
     }
     if (this.#keyOf === undefined) this.#single = null
-    else this.#open.delete(open.key as K)
+    else {
+      this.#open.delete(open.key as K)
+      if (this.#last === open) this.#last = null
+    }
     if (open.items.length === 0) return
     this.#emit({ items: open.items, key: open.key, trigger })
   }

@@ -74,12 +74,17 @@ export class Acker {
 
   #ack(stage: string, successful: Message[], failed: Message[]): void | Promise<void> {
     if (this.#stopped) return // torn down while handleFailed ran
-    this.#count(stage, successful, failed)
     const first = successful[0] ?? failed[0]
     if (first === undefined) return
     const acknowledger = first.acknowledger
+    // One pass over each list records the latencies and checks for a single acknowledger.
+    const metrics = this.#rt.metrics
+    const now = performance.now()
+    const okSingle = recordLatency(metrics, now, successful, acknowledger)
+    const single = recordLatency(metrics, now, failed, acknowledger) && okSingle
+    this.#count(stage, successful, failed)
     let pending: Promise<void>[] | undefined
-    if (sameAcknowledger(acknowledger, successful) && sameAcknowledger(acknowledger, failed)) {
+    if (single) {
       pending = this.#call(acknowledger, successful, failed, pending)
     } else {
       for (const [ackr, group] of groupByAcknowledger(successful, failed))
@@ -117,13 +122,11 @@ export class Acker {
     )
   }
 
+  /** Counts the group (its latencies are recorded already) and its failures by reason. */
   #count(stage: string, successful: Message[], failed: Message[]): void {
     const metrics = this.#rt.metrics
     metrics.successful += successful.length
     metrics.failed += failed.length
-    const now = performance.now()
-    recordLatency(metrics, now, successful)
-    recordLatency(metrics, now, failed)
     if (failed.length === 0) return
     const reasons = new Map<string, number>()
     let firstError: unknown
@@ -151,11 +154,6 @@ export class Acker {
   }
 }
 
-function sameAcknowledger(acknowledger: Acknowledger, messages: Message[]): boolean {
-  for (const message of messages) if (message.acknowledger !== acknowledger) return false
-  return true
-}
-
 function groupByAcknowledger(
   successful: Message[],
   failed: Message[],
@@ -174,11 +172,22 @@ function groupByAcknowledger(
   return groups
 }
 
-/** Records each message's latency; runs of messages that entered together are recorded at once. */
-function recordLatency(metrics: PipelineMetrics, now: number, messages: Message[]): void {
+/**
+ * Records each message's latency (runs of messages that entered together at once) and tells whether
+ * every message has `acknowledger`: both in one pass, the acks' only walk over the messages.
+ */
+function recordLatency(
+  metrics: PipelineMetrics,
+  now: number,
+  messages: Message[],
+  acknowledger: Acknowledger,
+): boolean {
+  let single = true
   let run = 0
   let enteredAt = 0
-  for (const message of messages) {
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i] as Message
+    if (message.acknowledger !== acknowledger) single = false
     if (message.enteredAt === enteredAt) run++
     else {
       if (run > 0) metrics.latency.record(now - enteredAt, run)
@@ -187,6 +196,7 @@ function recordLatency(metrics: PipelineMetrics, now: number, messages: Message[
     }
   }
   if (run > 0) metrics.latency.record(now - enteredAt, run)
+  return single
 }
 
 function noop(): void {

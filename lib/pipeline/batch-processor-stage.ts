@@ -59,14 +59,30 @@ export function batchProcessorStage(
 
   function finish(batch: PendingBatch, result: unknown, t0: number): null | Promise<null> {
     const { messages, info } = batch
-    const successful: Message[] = []
-    const failed: Message[] = []
+    let successful: Message[]
+    let failed: Message[]
     if (!Array.isArray(result)) {
       const error = new InvalidHandlerResultError('handleBatch', 'an array of the messages', result)
-      for (const message of messages) failed.push(message.failed(error))
+      for (const message of messages) message.failed(error)
+      successful = []
+      failed = messages
     } else if (sameMessages(messages, result)) {
-      for (const message of messages) (message.status.kind === 'ok' ? successful : failed).push(message)
+      // The common case, all of the batch ok: the batch's own array goes to the acks, not a copy.
+      const firstFailed = firstFailedAt(messages)
+      if (firstFailed === -1) {
+        successful = messages
+        failed = []
+      } else {
+        successful = messages.slice(0, firstFailed)
+        failed = []
+        for (let i = firstFailed; i < messages.length; i++) {
+          const message = messages[i] as Message
+          ;(message.status.kind === 'ok' ? successful : failed).push(message)
+        }
+      }
     } else {
+      successful = []
+      failed = []
       splitReturned(messages, result as unknown[], successful, failed, info.batcher, rt.logger)
     }
     rt.counters.inBatchProcessors -= messages.length
@@ -85,6 +101,12 @@ export function batchProcessorStage(
   }
 
   return processBatch
+}
+
+/** The index of the first failed message, or -1. */
+function firstFailedAt(messages: Message[]): number {
+  for (let i = 0; i < messages.length; i++) if ((messages[i] as Message).status.kind === 'failed') return i
+  return -1
 }
 
 function failAll(messages: Message[], error: unknown): Message[] {

@@ -4,13 +4,19 @@
  * arrays between the engine's stages pays each stream's per-chunk cost once per array instead of
  * once per message.
  *
- * Buffer bound: `highWaterMark` arrays of at most `chunkSize` messages. It reads a producer only
- * while it is below that, so a slow pipeline leaves the rest in the producer, whose own
- * `highWaterMark` then stops its source.
+ * A producer may push a `MessageChunk` (many messages as one stream chunk): the intake unpacks it
+ * across as many arrays as it takes, keeping the part not yet taken with its source between reads
+ * (round-robin between sources goes on meanwhile), so a producer pays `push()`, and the intake
+ * `read()`, once per chunk instead of once per message. A plain array is one event like any other.
+ *
+ * Buffer bound: `highWaterMark` arrays of at most `chunkSize` messages, plus, per producer, the rest
+ * of the one `MessageChunk` it is taking apart. It reads a producer only while it is below that, so
+ * a slow pipeline leaves the rest in the producer, whose own `highWaterMark` then stops its source.
  */
 import { Readable } from 'node:stream'
 import { InvalidHandlerResultError } from '../errors.js'
 import { Fifo } from '../internal/fifo.js'
+import { MessageChunk } from '../message-chunk.js'
 import { Message } from '../message.js'
 import type { PipelineMetrics } from './metrics.js'
 
@@ -22,13 +28,22 @@ export interface IntakeOptions {
   metrics: PipelineMetrics
 }
 
+/** A producer's stream and the `MessageChunk` being taken apart, if any. */
+interface Source {
+  readonly stream: Readable
+  /** Messages of the last `MessageChunk` read, from `at` on not yet taken; `null` when none. */
+  rest: readonly Message[] | null
+  at: number
+}
+
 /** See the module comment. */
 export class Intake extends Readable {
   readonly #chunkSize: number
   readonly #transform: ((event: unknown) => unknown) | undefined
   readonly #metrics: PipelineMetrics
-  readonly #sources: Readable[] = []
-  readonly #injected = new Fifo<Message>()
+  readonly #sources: Source[] = []
+  /** The test API's messages, and what a detached producer's last `MessageChunk` still held. */
+  readonly #queued = new Fifo<Message>()
   #next = 0
   /** Node asked for data that was not there: push as soon as some arrives. */
   #wanting = false
@@ -44,28 +59,36 @@ export class Intake extends Readable {
 
   /** Starts reading `stream`. */
   attach(stream: Readable): void {
-    this.#sources.push(stream)
+    this.#sources.push({ stream, rest: null, at: 0 })
     stream.on('readable', this.#onReadable)
     if (this.#wanting) this.#pull()
   }
 
-  /** Stops reading `stream`; what it still holds stays there. */
+  /**
+   * Stops reading `stream`; what it still holds stays there. Messages already read from it (the
+   * rest of a `MessageChunk`) were taken in, so they still go through, after the test API's.
+   */
   detach(stream: Readable): void {
-    const index = this.#sources.indexOf(stream)
+    const index = this.#sources.findIndex((source) => source.stream === stream)
     if (index === -1) return
-    this.#sources.splice(index, 1)
+    const [source] = this.#sources.splice(index, 1) as [Source]
     stream.off('readable', this.#onReadable)
+    const rest = source.rest
+    if (rest === null) return
+    for (let i = source.at; i < rest.length; i++) this.#queued.push(rest[i] as Message)
+    source.rest = null
+    if (this.#wanting) this.#pull()
   }
 
   /** Messages from the test API; they go ahead of the producers'. */
   inject(messages: readonly Message[]): void {
-    for (const message of messages) this.#injected.push(message)
+    for (const message of messages) this.#queued.push(message)
     if (this.#wanting) this.#pull()
   }
 
-  /** Ends the intake once the injected messages are out; producers are no longer read. */
+  /** Ends the intake once the queued messages are out; producers are no longer read. */
   finish(): void {
-    for (const stream of [...this.#sources]) this.detach(stream)
+    for (const source of [...this.#sources]) this.detach(source.stream)
     this.#ending = true
     if (this.#wanting) this.#pull()
   }
@@ -91,8 +114,6 @@ export class Intake extends Readable {
           return
         }
         this.#wanting = false
-        const now = performance.now()
-        for (const message of chunk) message.enteredAt = now
         this.#metrics.received += chunk.length
         if (!this.push(chunk)) return
       }
@@ -101,16 +122,35 @@ export class Intake extends Readable {
     }
   }
 
+  /** The next array: queued messages first, then the producers in turn. Stamps `enteredAt` as it goes. */
   #collect(): Message[] {
     const size = this.#chunkSize
     const chunk: Message[] = []
-    const injected = this.#injected
-    while (injected.length > 0 && chunk.length < size) chunk.push(injected.shift() as Message)
+    // One clock read per array: its messages enter together (and the acker records their latency as one run).
+    const now = performance.now()
+    const queued = this.#queued
+    while (queued.length > 0 && chunk.length < size) {
+      const message = queued.shift() as Message
+      message.enteredAt = now
+      chunk.push(message)
+    }
     const sources = this.#sources
     for (let tried = 0; tried < sources.length && chunk.length < size; tried++) {
-      const source = sources[this.#next++ % sources.length] as Readable
+      const source = sources[this.#next++ % sources.length] as Source
+      if (source.rest !== null) take(source, chunk, size, now)
+      const stream = source.stream
       let event: unknown
-      while (chunk.length < size && (event = source.read()) !== null) chunk.push(this.#wrap(event))
+      while (chunk.length < size && (event = stream.read()) !== null) {
+        if (event instanceof MessageChunk) {
+          source.rest = (event as MessageChunk).messages
+          source.at = 0
+          take(source, chunk, size, now)
+        } else {
+          const message = this.#wrap(event)
+          message.enteredAt = now
+          chunk.push(message)
+        }
+      }
     }
     return chunk
   }
@@ -127,6 +167,20 @@ export class Intake extends Readable {
       return rejected(event, error)
     }
   }
+}
+
+/** Moves messages of `source.rest` into `chunk` until it holds `size`; forgets the rest once taken. */
+function take(source: Source, chunk: Message[], size: number, now: number): void {
+  const rest = source.rest as readonly Message[]
+  let at = source.at
+  const end = Math.min(rest.length, at + size - chunk.length)
+  for (; at < end; at++) {
+    const message = rest[at] as Message
+    message.enteredAt = now
+    chunk.push(message)
+  }
+  if (at === rest.length) source.rest = null
+  else source.at = at
 }
 
 /** A message for an event that could not become one: failed, and skipped by the processors. */

@@ -6,7 +6,8 @@
  * Stages (each a stream from `lib/streams`, moving arrays of messages):
  *
  *   producers → intake → [rate limit] → [partition router] → processors (concurrentMap)
- *     → [batcher router → batcher stage (per lane) → batch processors (concurrentMap)] → acks
+ *     → [batcher router (when more than one lane) → batcher stage (per lane) → batch processors
+ *        (concurrentMap)] → acks
  *
  * Memory bound: every stage holds at most (its `highWaterMark` + its concurrency) arrays; an array
  * holds at most `maxDemand` messages (× processor lanes at the intake when partitioned), a batch at
@@ -394,18 +395,27 @@ export class Pipeline<T = unknown, C = unknown> {
       prepareMessages: c.prepareMessages as ((messages: Message[], context: unknown) => unknown) | undefined,
       batchers: routes.size === 0 ? undefined : routes,
     })
-    let totalBatcherLanes = 0
-    for (const route of routes.values()) totalBatcherLanes += route.lanes
-    const batcherRouter =
-      routes.size === 0 ? undefined : new ChunkRouter(totalBatcherLanes, hwm, (message) => message.lane)
-    const processorTail = (): Writable => batcherRouter ?? nullSink()
+    // Each batcher lane's stages; the processors feed them through a router by `message.lane`, or
+    // straight when there is one lane (one batcher, not partitioned): a router would pass every
+    // array whole, and it and its lane are two stream hops per array.
+    const batcherLanes = this.#buildBatchers(routes, acker)
+    let tail: Stage[]
+    if (batcherLanes.length === 0) tail = [nullSink()]
+    else if (batcherLanes.length === 1) tail = batcherLanes[0] as Stage[]
+    else {
+      const batcherRouter = new ChunkRouter(batcherLanes.length, hwm, (message) => message.lane)
+      batcherLanes.forEach((stages, lane) => {
+        this.#segment([batcherRouter.lanes[lane] as Readable, ...stages])
+      })
+      tail = [batcherRouter]
+    }
     if (processorKey === undefined) {
       const processors = concurrentMap(processChunk, {
         concurrency: lanes,
         ordered: false,
         highWaterMark: hwm,
       })
-      this.#segment([...head, processors, processorTail()])
+      this.#segment([...head, processors, ...tail])
     } else {
       const router = new ChunkRouter(
         lanes,
@@ -416,12 +426,11 @@ export class Pipeline<T = unknown, C = unknown> {
       this.#segment([...head, router])
       const outputs = router.lanes.map((lane) => {
         const processors = concurrentMap(processChunk, { concurrency: 1, highWaterMark: hwm })
-        this.#segment(batcherRouter === undefined ? [lane, processors, nullSink()] : [lane, processors])
+        this.#segment(batcherLanes.length === 0 ? [lane, processors, ...tail] : [lane, processors])
         return processors
       })
-      if (batcherRouter !== undefined) this.#segment([merge(outputs, { highWaterMark: hwm }), batcherRouter])
+      if (batcherLanes.length > 0) this.#segment([merge(outputs, { highWaterMark: hwm }), ...tail])
     }
-    if (batcherRouter !== undefined) this.#buildBatchers(routes, batcherRouter, acker)
     return new ProducerSupervisor({
       pipeline: this.name,
       source: c.producer.source,
@@ -456,7 +465,8 @@ export class Pipeline<T = unknown, C = unknown> {
     return routes
   }
 
-  #buildBatchers(routes: Map<string, BatcherRoute>, router: ChunkRouter, acker: Acker): void {
+  /** The stages of each batcher lane, in lane order (`message.lane`): batcher, batch processors, end. */
+  #buildBatchers(routes: Map<string, BatcherRoute>, acker: Acker): Stage[][] {
     const c = this.config
     const handleBatch = c.handleBatch as (
       name: string,
@@ -464,6 +474,7 @@ export class Pipeline<T = unknown, C = unknown> {
       info: BatchInfo,
       context: unknown,
     ) => unknown
+    const lanes: Stage[][] = []
     for (const route of routes.values()) {
       const b = (c.batchers ?? {})[route.name]
       const counters = this.#metrics.batchers.get(route.name)
@@ -493,9 +504,10 @@ export class Pipeline<T = unknown, C = unknown> {
           ordered: false,
           highWaterMark: STAGE_HIGH_WATER_MARK,
         })
-        this.#segment([router.lanes[route.firstLane + partition] as Readable, stage, processors, nullSink()])
+        lanes[route.firstLane + partition] = [stage, processors, nullSink()]
       }
     }
+    return lanes
   }
 
   /** Runs one linear part of the graph; a failure anywhere tears the whole graph down. */

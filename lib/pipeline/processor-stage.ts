@@ -52,8 +52,10 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
       channels.processorStart.hasSubscribers || channels.processorStop.hasSubscribers ? now() : 0
     if (startedAt !== 0)
       channels.processorStart.publish({ pipeline: rt.name, processor: PROCESSOR, messages: chunk })
+    // Without prepareMessages, handleFrom skips the skipped messages itself: no pass to filter them.
+    if (prepareMessages === undefined) return handleFrom(chunk, chunk, 0, startedAt)
     const work = chunk.some(skipped) ? chunk.filter(notSkipped) : chunk
-    if (prepareMessages === undefined || work.length === 0) return handleFrom(chunk, work, 0, startedAt)
+    if (work.length === 0) return settle(chunk, startedAt)
     let prepared: unknown
     try {
       prepared = prepareMessages(work, context)
@@ -101,6 +103,7 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
     const traced = channels.messageStart.hasSubscribers || channels.messageStop.hasSubscribers
     for (let i = start; i < messages.length; i++) {
       const message = messages[i] as Message
+      if (message.skipProcessing) continue
       const t0 = traced ? beginMessage(message) : 0
       const result = call(message, t0, traced)
       if (result === THREW) continue
@@ -138,6 +141,7 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
         // Torn down meanwhile: the rest stays unacked, as reported.
         if (++i >= messages.length || rt.acker.stopped) return settle(chunk, startedAt)
         const next = messages[i] as Message
+        if (next.skipProcessing) continue
         t = traced ? beginMessage(next) : 0
         const value = call(next, t, traced)
         if (value === THREW) continue
@@ -177,14 +181,29 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
 
   /** Splits the handled messages, acks what ends here, and returns what goes on to the batchers. */
   function settle(chunk: Message[], startedAt: number): Output | Promise<Output> {
-    const successful: Message[] = []
-    const failed: Message[] = []
     const routes = rt.batchers
-    // Handlers return the messages they were given, so the chunk holds every message, skipped ones too.
-    for (const message of chunk) {
-      if (message.status.kind === 'failed') failed.push(message)
-      else if (routes === undefined || route(routes, message)) successful.push(message)
-      else failed.push(message)
+    // Handlers return the messages they were given, so the chunk holds every message, skipped ones
+    // too. Until a message fails, the chunk itself is the list of successful ones: no copy.
+    let successful = chunk
+    let failed: Message[] | undefined
+    let name: string | undefined
+    let batcher: BatcherRoute | undefined
+    for (let i = 0; i < chunk.length; i++) {
+      const message = chunk[i] as Message
+      let ok = message.status.kind !== 'failed'
+      if (ok && routes !== undefined) {
+        // Messages of a chunk mostly share their batcher: look its route up once per change.
+        if (message.batcher !== name) {
+          name = message.batcher
+          batcher = routes.get(name)
+        }
+        ok = route(batcher, routes, message)
+      }
+      if (failed === undefined) {
+        if (ok) continue
+        successful = chunk.slice(0, i)
+        failed = [message]
+      } else (ok ? successful : failed).push(message)
     }
     rt.metrics.inProcessors -= chunk.length
     if (startedAt !== 0)
@@ -193,14 +212,14 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
         processor: PROCESSOR,
         messages: chunk,
         successful: successful.length,
-        failed: failed.length,
+        failed: failed?.length ?? 0,
         duration: now() - startedAt,
       })
     const forward = routes === undefined || successful.length === 0 ? null : successful
     const acked =
       routes === undefined
-        ? rt.acker.finish('processor', successful, failed)
-        : failed.length > 0
+        ? rt.acker.finish('processor', successful, failed ?? [])
+        : failed !== undefined
           ? rt.acker.finish('processor', [], failed)
           : undefined
     if (acked === undefined) return forward
@@ -210,9 +229,15 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
   return processChunk
 }
 
-/** Picks the message's batcher lane (`message.lane`); fails the message and returns false if it has none. */
-function route(routes: ReadonlyMap<string, BatcherRoute>, message: Message): boolean {
-  const batcher = routes.get(message.batcher)
+/**
+ * Picks the message's lane within `batcher` (its route, `undefined` when no batcher has its name)
+ * into `message.lane`; fails the message and returns false if it has none.
+ */
+function route(
+  batcher: BatcherRoute | undefined,
+  routes: ReadonlyMap<string, BatcherRoute>,
+  message: Message,
+): boolean {
   if (batcher === undefined) {
     message.failed(new UnknownBatcherError(message.batcher, [...routes.keys()]))
     return false
