@@ -5,7 +5,8 @@
  * not yet acked (`PartitionOffsets`), on an interval, when it learns of a rebalance, and at shutdown.
  *
  * Backpressure: each batch kafkajs fetched is pushed whole into the source's Readable from
- * `eachBatch`; when that leaves the Readable over its `highWaterMark`, `eachBatch` waits for the
+ * `eachBatch`, as `MessageChunk`s of up to 256 messages (the stream's high-water mark counts chunks:
+ * `highWaterMark` / 256); when that leaves the Readable over it, `eachBatch` waits for the
  * pipeline to read, sending heartbeats meanwhile, and kafkajs fetches nothing more (it fetches again
  * once `eachBatch` returns). Memory is bounded by `highWaterMark` plus one fetch (which kafkajs holds
  * anyway): the wait is once per fetched batch, not once per record.
@@ -27,6 +28,7 @@ import { Readable } from 'node:stream'
 import type { EachBatchPayload, KafkaMessage } from 'kafkajs'
 import { toError } from '../../lib/errors.js'
 import { defaultLogger, type Logger } from '../../lib/logger.js'
+import { MessageChunk } from '../../lib/message-chunk.js'
 import { Message, type Acknowledger } from '../../lib/message.js'
 import { parseOptions } from '../../lib/options.js'
 import type { Producer } from '../../lib/pipeline/producer.js'
@@ -77,6 +79,9 @@ function isRebalanceError(error: unknown): boolean {
   )
 }
 
+/** Records per `MessageChunk` pushed. */
+const CHUNK = 256
+
 const key = (topic: string, partition: number): string => `${topic}\0${String(partition)}`
 
 /** See the module comment; made by `kafkaSource`. */
@@ -111,7 +116,8 @@ export class KafkaSource implements Producer, Acknowledger {
     this.#consumer = client.consumer({ ...o.consumer, groupId: o.groupId })
     this.stream = new Readable({
       objectMode: true,
-      highWaterMark: o.highWaterMark,
+      // Counted in chunks of up to CHUNK messages.
+      highWaterMark: Math.max(1, Math.round(o.highWaterMark / CHUNK)),
       read: () => {
         this.#onRead()
       },
@@ -262,7 +268,10 @@ export class KafkaSource implements Producer, Acknowledger {
     offsets.highWatermark = Number(batch.highWatermark)
     // The whole batch goes in (kafkajs holds it in memory already), then, if the stream is over its
     // high-water mark, this waits once for the pipeline to read before kafkajs fetches again.
+    // Pushed in chunks (`MessageChunk`): the stream's and the intake's per-chunk cost is paid per
+    // CHUNK records, not per record.
     let full = false
+    let chunk: Message[] = []
     for (const record of messages) {
       const metadata: KafkaMetadata = {
         topic,
@@ -277,8 +286,12 @@ export class KafkaSource implements Producer, Acknowledger {
         acknowledger: this,
         ackData: offsets.track(offsetOf(record)),
       })
-      full = !this.stream.push(message)
+      if (chunk.push(message) === CHUNK) {
+        full = !this.stream.push(new MessageChunk(chunk))
+        chunk = []
+      }
     }
+    if (chunk.length > 0) full = !this.stream.push(new MessageChunk(chunk))
     if (full && !this.#refusing(offsets) && payload.isRunning()) await this.#room(payload, offsets)
   }
 
