@@ -10,15 +10,14 @@
  * records are redelivered from the last commit to whoever owns the partition next.
  */
 import { AckWindow } from '../../lib/internal/ack-window.js'
+import type { Acknowledger, Message } from '../../lib/message.js'
 
-/** The `ackData` of a Kafka message: its partition's offsets, and its sequence number there. */
-export interface KafkaAckData {
-  readonly partition: PartitionOffsets
-  readonly seq: number
-}
-
-/** See the module comment. */
-export class PartitionOffsets {
+/**
+ * See the module comment. It is its records' acknowledger (the engine groups acks by acknowledger:
+ * one call per partition), and a record's `ackData` is its sequence number here, so a message
+ * costs no object of its own for its ack.
+ */
+export class PartitionOffsets implements Acknowledger {
   readonly topic: string
   readonly partition: number
   /** The membership generation (the source's count of joins) this belongs to. */
@@ -41,13 +40,16 @@ export class PartitionOffsets {
   }
 
   /** Tracks the record at `offset` (offsets only grow); returns its `ackData`. */
-  track(offset: number): KafkaAckData {
-    return { partition: this, seq: this.#window.track(offset) }
+  track(offset: number): number {
+    return this.#window.track(offset)
   }
 
-  /** Marks a record done; false when it was not in flight here. */
-  mark(seq: number): boolean {
-    return this.#window.mark(seq)
+  /** Marks the messages done (failed ones too: `handleFailed` took them first), then advances. */
+  ack(successful: readonly Message[], failed: readonly Message[]): void {
+    const window = this.#window
+    for (const message of successful) window.mark(message.ackData)
+    for (const message of failed) window.mark(message.ackData)
+    this.advance()
   }
 
   /** Moves the commit offset over the acked prefix. */

@@ -1,7 +1,7 @@
 /**
  * `KafkaSource`: a pipeline producer reading a consumer group's topics with kafkajs (or a client of
  * its shape). Each record is a `Message` whose data is its value and whose metadata says where it
- * came from; the source is its acknowledger, and commits per partition only up to the first record
+ * came from; its partition's offsets are its acknowledger, and the source commits only up to the first record
  * not yet acked (`PartitionOffsets`), on an interval, when it learns of a rebalance, and at shutdown.
  *
  * Backpressure: each batch kafkajs fetched is pushed whole into the source's Readable from
@@ -29,7 +29,7 @@ import type { EachBatchPayload, KafkaMessage } from 'kafkajs'
 import { toError } from '../../lib/errors.js'
 import { defaultLogger, type Logger } from '../../lib/logger.js'
 import { MessageChunk } from '../../lib/message-chunk.js'
-import { Message, type Acknowledger } from '../../lib/message.js'
+import { Message } from '../../lib/message.js'
 import { parseOptions } from '../../lib/options.js'
 import type { Producer } from '../../lib/pipeline/producer.js'
 import { createClient, type KafkaConsumerLike } from './client.js'
@@ -38,7 +38,7 @@ import {
   type KafkaSourceOptions,
   type ResolvedKafkaSourceOptions,
 } from './options.js'
-import { PartitionOffsets, type KafkaAckData } from './partition-offsets.js'
+import { PartitionOffsets } from './partition-offsets.js'
 
 /** Where a record came from: `metadata` of each message. */
 export type KafkaMetadata = {
@@ -85,7 +85,7 @@ const CHUNK = 256
 const key = (topic: string, partition: number): string => `${topic}\0${String(partition)}`
 
 /** See the module comment; made by `kafkaSource`. */
-export class KafkaSource implements Producer, Acknowledger {
+export class KafkaSource implements Producer {
   /** Messages of records, per partition in offset order: `Message<Buffer | null, KafkaMetadata>`. */
   readonly stream: Readable
   /** The validated options, frozen. */
@@ -139,18 +139,6 @@ export class KafkaSource implements Producer, Acknowledger {
       inFlight: p.inFlight,
       lag: p.highWatermark < 0 ? -1 : Math.max(0, p.highWatermark - p.next),
     }))
-  }
-
-  /** Acknowledger: marks the messages done (failed ones too: `handleFailed` took them first). */
-  ack(successful: readonly Message[], failed: readonly Message[]): void {
-    const moved = new Set<PartitionOffsets>()
-    for (const list of [successful, failed])
-      for (const message of list) {
-        const data = message.ackData as KafkaAckData | undefined
-        if (data === undefined) continue
-        if (data.partition.mark(data.seq)) moved.add(data.partition)
-      }
-    for (const partition of moved) partition.advance()
   }
 
   /** Stops fetching (the pipeline is stopping); what the stream still holds is never acked. */
@@ -283,7 +271,7 @@ export class KafkaSource implements Producer, Acknowledger {
       }
       const message = new Message(record.value, {
         metadata,
-        acknowledger: this,
+        acknowledger: offsets,
         ackData: offsets.track(offsetOf(record)),
       })
       if (chunk.push(message) === CHUNK) {
