@@ -9,6 +9,7 @@ import { UsageError } from '../cli/io.js'
 import { logLevels, type LogLevel } from '../import/options.js'
 
 export const orderings = ['none', 'partition', 'key'] as const
+export const saslMechanisms = ['plain', 'scram-sha-256', 'scram-sha-512'] as const
 export const valueFormats = ['json', 'raw', 'text'] as const
 
 /** The validated configuration of one forwarding run. */
@@ -34,6 +35,11 @@ export interface ForwardConfig {
   readonly progress: boolean
   readonly progressIntervalMs: number
   readonly logLevel: LogLevel
+  /** TLS to the brokers. */
+  readonly ssl: boolean
+  /** SASL, with the credentials from the environment (never the command line, which `ps` shows). */
+  readonly sasl:
+    { mechanism: (typeof saslMechanisms)[number]; username: string; password: string } | undefined
   readonly shutdownTimeoutMs: number
 }
 
@@ -88,6 +94,11 @@ export function forwardOptions(): Option[] {
     new Option('--heartbeat-interval <ms>', 'heartbeats to the group (and the longest fetch wait)')
       .argParser(integer(1))
       .default(3000),
+    new Option('--ssl', 'TLS to the brokers').default(false),
+    new Option(
+      '--sasl <mechanism>',
+      'SASL authentication; the user and password come from KAFKA_USERNAME and KAFKA_PASSWORD',
+    ).choices(saslMechanisms),
     new Option('--progress-interval <seconds>', 'seconds between progress lines')
       .argParser(positive)
       .default(5),
@@ -123,6 +134,8 @@ export interface RawForwardOptions {
   progress: boolean
   logLevel: LogLevel
   shutdownTimeout: number
+  ssl: boolean
+  sasl?: (typeof saslMechanisms)[number]
 }
 
 /** `kafka://h1:9092,h2:9092/orders,payments` → brokers and topics. */
@@ -141,9 +154,20 @@ export function parseKafkaUrl(from: string): { brokers: string[]; topics: string
 }
 
 /** Checks the parsed options together and fills in the defaults. */
-export function resolveForwardConfig(o: RawForwardOptions): ForwardConfig {
+export function resolveForwardConfig(
+  o: RawForwardOptions,
+  env: Readonly<Record<string, string | undefined>> = {},
+): ForwardConfig {
   const { brokers, topics } = parseKafkaUrl(o.from)
   if (o.group.trim() === '') throw new UsageError('--group must not be empty')
+  let sasl: ForwardConfig['sasl']
+  if (o.sasl !== undefined) {
+    const username = env.KAFKA_USERNAME
+    const password = env.KAFKA_PASSWORD
+    if (username === undefined || password === undefined)
+      throw new UsageError('--sasl needs KAFKA_USERNAME and KAFKA_PASSWORD in the environment')
+    sasl = { mechanism: o.sasl, username, password }
+  }
   if (o.heartbeatInterval >= o.sessionTimeout)
     throw new UsageError('--heartbeat-interval must be below --session-timeout')
   if (/^[a-z][a-z0-9+.-]*:/i.test(o.to) && !/^https?:\/\//i.test(o.to))
@@ -170,5 +194,7 @@ export function resolveForwardConfig(o: RawForwardOptions): ForwardConfig {
     progressIntervalMs: Math.round(o.progressInterval * 1000),
     logLevel: o.logLevel,
     shutdownTimeoutMs: o.shutdownTimeout,
+    ssl: o.ssl,
+    sasl,
   }
 }

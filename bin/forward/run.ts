@@ -5,6 +5,7 @@
  * gracefully: fetching stops, what is in flight is delivered or dead-lettered, the acked offsets
  * are committed, the member leaves the group. A progress line shows rates, failures and lag.
  */
+import type { SASLOptions } from 'kafkajs'
 import { MalformedRecordError } from '../../lib/errors.js'
 import { defaultLogger } from '../../lib/logger.js'
 import type { Message } from '../../lib/message.js'
@@ -84,7 +85,12 @@ function decode(message: Message, format: ForwardConfig['valueFormat']): Message
 export async function runForwardConfig(config: ForwardConfig, io: CliIo): Promise<number> {
   const logger = defaultLogger(config.logLevel, io.stderr)
   const source = kafkaSource({
-    kafka: { brokers: [...config.brokers], clientId: `streamway-forward-${config.group}` },
+    kafka: {
+      brokers: [...config.brokers],
+      clientId: `streamway-forward-${config.group}`,
+      ssl: config.ssl,
+      ...(config.sasl === undefined ? {} : { sasl: config.sasl as SASLOptions }),
+    },
     groupId: config.group,
     topics: [...config.topics],
     fromBeginning: config.fromBeginning,

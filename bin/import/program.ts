@@ -86,7 +86,7 @@ export function buildProgram(io: CliIo, onDone: (code: number) => void): Command
     .addHelpText('after', forwardHelp)
   for (const option of forwardOptions()) forward.addOption(option)
   forward.action(async (options: RawForwardOptions) => {
-    onDone(await runForwardConfig(resolveForwardConfig(options), io))
+    onDone(await runForwardConfig(resolveForwardConfig(options, io.env), io))
   })
   return program
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { runCli } from '../../bin/import/program.js'
 import type { CliIo } from '../../bin/cli/io.js'
-import { parseKafkaUrl } from '../../bin/forward/options.js'
+import { parseKafkaUrl, resolveForwardConfig, type RawForwardOptions } from '../../bin/forward/options.js'
 import { KafkaTestBroker } from '../../lib/testing.js'
 import { silentLogger, uniqueName } from '../pipeline/fixtures.js'
 import { ok, startServer } from '../adapters/http/server.js'
@@ -125,5 +125,35 @@ t.test('forward: a kafka:// URL is split into brokers and topics; bad ones are r
   t.throws(() => parseKafkaUrl('http://a:1/t'), /expected kafka:\/\/host:port\/topic/)
   t.throws(() => parseKafkaUrl('kafka://a/t'), /must be host:port/)
   t.throws(() => parseKafkaUrl('kafka://a:1/x/y'), /not a Kafka topic name/)
+  t.end()
+})
+
+t.test('forward: --sasl takes the credentials from the environment, never the command line', (t) => {
+  const raw: RawForwardOptions = {
+    from: 'kafka://k:9092/orders',
+    group: 'g',
+    to: 'https://api.example.com/',
+    fromBeginning: false,
+    valueFormat: 'json',
+    httpFormat: 'json',
+    batchSize: 100,
+    batchTimeout: 1000,
+    concurrency: 8,
+    ordering: 'none',
+    commitInterval: 1000,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3000,
+    progressInterval: 5,
+    progress: true,
+    logLevel: 'warn',
+    shutdownTimeout: 30_000,
+    ssl: true,
+    sasl: 'scram-sha-512',
+  }
+  t.throws(() => resolveForwardConfig(raw, {}), /--sasl needs KAFKA_USERNAME and KAFKA_PASSWORD/)
+  const config = resolveForwardConfig(raw, { KAFKA_USERNAME: 'svc', KAFKA_PASSWORD: 's3cret' })
+  t.same(config.sasl, { mechanism: 'scram-sha-512', username: 'svc', password: 's3cret' })
+  t.equal(config.ssl, true)
+  t.equal(resolveForwardConfig({ ...raw, sasl: undefined }, {}).sasl, undefined)
   t.end()
 })
