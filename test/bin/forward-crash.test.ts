@@ -11,10 +11,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Kafka, logLevel } from 'kafkajs'
 import { KafkaTestBroker } from '../../lib/testing.js'
 import { silentLogger, uniqueName } from '../pipeline/fixtures.js'
 import { ok, startServer, type TestServer } from '../adapters/http/server.js'
+import { kafkaOf, produceJson } from '../testing/kafka-broker/fixtures.js'
 
 t.setTimeout(180_000)
 
@@ -64,19 +64,9 @@ function forwarder(address: string, topic: string, to: string, extra: string[] =
   return { child, exit, stderr: () => stderr }
 }
 
-async function produce(address: string, topic: string, from: number, n: number): Promise<void> {
-  const kafka = new Kafka({ brokers: [address], logLevel: logLevel.NOTHING })
-  const producer = kafka.producer()
-  await producer.connect()
-  for (let i = from; i < from + n; i += 1000)
-    await producer.send({
-      topic,
-      messages: Array.from({ length: Math.min(1000, from + n - i) }, (_, k) => ({
-        key: String(i + k),
-        value: JSON.stringify({ id: i + k }),
-      })),
-    })
-  await producer.disconnect()
+/** Records `{ id }` for ids `from … from + n - 1`, keyed by id. */
+function produce(address: string, topic: string, from: number, n: number): Promise<void> {
+  return produceJson(kafkaOf(address), topic, n, from)
 }
 
 /** Every id the server got, with repeats. */
@@ -113,12 +103,15 @@ else {
         }, 2),
       )
       const first = forwarder(address, topic, server.url, ['--max-rate', '4000'])
-      await until(() => idsOf(server).length >= 4000, 'the first forwarder to deliver 4000').catch(
-        (error: unknown) => {
-          t.comment(`delivered ${String(idsOf(server).length)}; stderr: ${first.stderr().slice(-3000)}`)
-          throw error
-        },
-      )
+      // Killed once it delivered 4000 and committed some: the rate limit lets a first burst of 4000
+      // through before the first commit tick, so waiting on deliveries alone could kill it too early.
+      await until(
+        () => idsOf(server).length >= 4000 && sumOf(broker.committedOffsets('crash')[topic]) > 0,
+        'the first forwarder to deliver 4000 and commit',
+      ).catch((error: unknown) => {
+        t.comment(`delivered ${String(idsOf(server).length)}; stderr: ${first.stderr().slice(-3000)}`)
+        throw error
+      })
       first.child.kill('SIGKILL')
       t.equal(await first.exit, null, 'killed')
       const deliveredAtKill = idsOf(server).length
