@@ -10,8 +10,8 @@
 import t, { type Test } from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { Kafka, logLevel } from 'kafkajs'
-import { Pipeline } from '../../../lib/index.js'
-import { KafkaTestBroker } from '../../../lib/testing.js'
+import { Message, Pipeline } from '../../../lib/index.js'
+import { startBroker } from '../../testing/kafka-broker/fixtures.js'
 import { kafkaSink, kafkaSource } from '../../../adapters/kafka/index.js'
 import { silentLogger, uniqueName } from '../../pipeline/fixtures.js'
 
@@ -52,15 +52,41 @@ async function mockCluster(t: Test): Promise<string> {
   })
 }
 
+/** A client of `address` with the retry settings above, logging nothing. */
+function clientOf(address: string): Kafka {
+  return new Kafka({
+    clientId: 'cross',
+    brokers: [address],
+    logLevel: logLevel.NOTHING,
+    retry: consumer.retry,
+  })
+}
+
+/**
+ * Records `{ id }` for ids 0 … n - 1 produced through `kafkaSink`, 100 per batch, to a topic that is
+ * auto-created (the mock refuses CreateTopics: 4 partitions on both peers); resolves with the count sent.
+ */
+async function produceThroughSink(kafka: Kafka, topic: string, n: number): Promise<number> {
+  const sink = kafkaSink({ client: kafka, topic, logger: silentLogger() })
+  for (let i = 0; i < n; i += 100)
+    await sink.handleBatch(
+      Array.from(
+        { length: Math.min(100, n - i) },
+        (_, k) => new Message<unknown>(JSON.stringify({ id: i + k })),
+      ),
+    )
+  await sink.close()
+  return sink.stats.sent
+}
+
 const hasKcat = spawnSync('kcat', ['-V'], { stdio: 'ignore' }).status === 0
 
 const peers: [string, (t: Test) => Promise<string>, boolean][] = [
   [
     'the test broker',
     async (t) => {
-      const broker = new KafkaTestBroker({ logger: silentLogger(), defaultPartitions: 4 })
-      t.teardown(() => broker.stop())
-      return broker.start()
+      const { address } = await startBroker(t, { defaultPartitions: 4 })
+      return address
     },
     false,
   ],
@@ -73,23 +99,10 @@ for (const [peer, start, skip] of peers)
     { skip: skip ? 'kcat (librdkafka) is not installed; .ci/run installs it' : false },
     async (t) => {
       const address = await start(t)
-      const kafka = new Kafka({
-        clientId: 'cross',
-        brokers: [address],
-        logLevel: logLevel.NOTHING,
-        retry: consumer.retry,
-      })
+      const kafka = clientOf(address)
       const topic = uniqueName('cross')
-      // Topics are auto-created (the mock refuses CreateTopics): 4 partitions on both peers.
-      const sink = kafkaSink({ client: kafka, topic, logger: silentLogger() })
       const N = 600
-      const { Message } = await import('../../../lib/index.js')
-      for (let i = 0; i < N; i += 100)
-        await sink.handleBatch(
-          Array.from({ length: 100 }, (_, k) => new Message<unknown>(JSON.stringify({ id: i + k }))),
-        )
-      await sink.close()
-      t.equal(sink.stats.sent, N)
+      t.equal(await produceThroughSink(kafka, topic, N), N)
       const seen = new Set<number>()
       const group = uniqueName('group')
       const source = kafkaSource({
@@ -136,19 +149,9 @@ for (const [peer, start, skip] of peers)
     { skip: skip ? 'kcat (librdkafka) is not installed; .ci/run installs it' : false },
     async (t) => {
       const address = await start(t)
-      const kafka = new Kafka({
-        clientId: 'cross',
-        brokers: [address],
-        logLevel: logLevel.NOTHING,
-        retry: consumer.retry,
-      })
+      const kafka = clientOf(address)
       const topic = uniqueName('split')
-      const sink = kafkaSink({ client: kafka, topic, logger: silentLogger() })
-      const { Message } = await import('../../../lib/index.js')
-      await sink.handleBatch(
-        Array.from({ length: 400 }, (_, id) => new Message<unknown>(JSON.stringify({ id }))),
-      )
-      await sink.close()
+      await produceThroughSink(kafka, topic, 400)
       // The mock's rebalances run on timers and a second join sometimes sticks (KAFKA-TESTING.md):
       // one more try with a fresh group before the test fails.
       for (let attempt = 1; ; attempt++) {

@@ -4,19 +4,18 @@
  * recovers, or once the records are dead-lettered, the commits reach the end.
  */
 import t, { type Test } from 'tap'
-import { Kafka, logLevel } from 'kafkajs'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Pipeline } from '../../../lib/index.js'
-import { KafkaTestBroker } from '../../../lib/testing.js'
+import type { KafkaTestBroker } from '../../../lib/testing.js'
 import { deadLetter } from '../../../adapters/file/index.js'
 import { httpSink } from '../../../adapters/http/index.js'
 import { kafkaIdempotencyKey, kafkaSource } from '../../../adapters/kafka/index.js'
 import { silentLogger, uniqueName } from '../../pipeline/fixtures.js'
+import { fastTimings as fast, kafkaOf, startBroker } from '../../testing/kafka-broker/fixtures.js'
 import { ok, startServer, type Answer } from '../http/server.js'
 
-const fast = { maxWaitTimeInMs: 100, heartbeatInterval: 100, sessionTimeout: 3000, rebalanceTimeout: 3000 }
 const dir = mkdtempSync(join(tmpdir(), 'streamway-forwarding-'))
 
 interface Run {
@@ -31,12 +30,10 @@ interface Run {
 }
 
 async function forwarding(t: Test, n: number, answer: Answer, retries: number): Promise<Run> {
-  const broker = new KafkaTestBroker({ logger: silentLogger() })
-  t.teardown(() => broker.stop())
-  const address = await broker.start()
+  const { broker, address } = await startBroker(t)
   const topic = uniqueName('fwd')
   broker.createTopic(topic, 2)
-  const kafka = new Kafka({ brokers: [address], logLevel: logLevel.NOTHING })
+  const kafka = kafkaOf(address)
   const producer = kafka.producer()
   await producer.connect()
   await producer.send({

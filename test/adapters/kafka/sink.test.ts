@@ -1,23 +1,17 @@
 import t, { type Test } from 'tap'
-import { Kafka, logLevel } from 'kafkajs'
+import type { Kafka } from 'kafkajs'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { InvalidOptionError, Message } from '../../../lib/index.js'
-import { KafkaTestBroker } from '../../../lib/testing.js'
+import type { KafkaTestBroker } from '../../../lib/testing.js'
 import { kafkaSink } from '../../../adapters/kafka/index.js'
 import { silentLogger, uniqueName } from '../../pipeline/fixtures.js'
+import { kafkaOf, startBroker as startTestBroker } from '../../testing/kafka-broker/fixtures.js'
 
+/** A test broker and a client that gives up after two quick retries (a failed send fails fast). */
 async function startBroker(t: Test): Promise<{ broker: KafkaTestBroker; kafka: Kafka }> {
-  const broker = new KafkaTestBroker({ logger: silentLogger() })
-  t.teardown(() => broker.stop())
-  const address = await broker.start()
-  const kafka = new Kafka({
-    clientId: 'test',
-    brokers: [address],
-    logLevel: logLevel.NOTHING,
-    retry: { initialRetryTime: 20, retries: 2 },
-  })
-  return { broker, kafka }
+  const { broker, address } = await startTestBroker(t)
+  return { broker, kafka: kafkaOf(address, { retry: { initialRetryTime: 20, retries: 2 } }) }
 }
 
 t.test('a batch is produced as one send: values, keys, headers, in order per key', async (t) => {

@@ -1,41 +1,13 @@
-import t, { type Test } from 'tap'
-import { Kafka, logLevel } from 'kafkajs'
+import t from 'tap'
 import { Pipeline, type Message } from '../../../lib/index.js'
-import { KafkaTestBroker } from '../../../lib/testing.js'
 import { kafkaSource, type KafkaMetadata } from '../../../adapters/kafka/index.js'
 import { silentLogger, uniqueName } from '../../pipeline/fixtures.js'
-
-/** Consumer settings that keep group tests fast (see docs/testing/kafka-broker.md). */
-const fast = {
-  maxWaitTimeInMs: 100,
-  heartbeatInterval: 100,
-  sessionTimeout: 3000,
-  rebalanceTimeout: 3000,
-  retry: { initialRetryTime: 50, retries: 8 },
-}
-
-async function startBroker(t: Test): Promise<{ broker: KafkaTestBroker; address: string }> {
-  const broker = new KafkaTestBroker({ logger: silentLogger() })
-  t.teardown(() => broker.stop())
-  return { broker, address: await broker.start() }
-}
-
-function clientOf(address: string): Kafka {
-  return new Kafka({ clientId: 'test', brokers: [address], logLevel: logLevel.NOTHING, retry: fast.retry })
-}
-
-/** Produces `n` records `{ id }` keyed by id, spread over the topic's partitions by key. */
-async function produce(kafka: Kafka, topic: string, n: number, from = 0): Promise<void> {
-  const producer = kafka.producer()
-  await producer.connect()
-  for (let i = from; i < from + n; i += 500) {
-    const messages = []
-    for (let id = i; id < Math.min(from + n, i + 500); id++)
-      messages.push({ key: String(id), value: JSON.stringify({ id }) })
-    await producer.send({ topic, messages })
-  }
-  await producer.disconnect()
-}
+import {
+  fastTimings as fast,
+  kafkaOf as clientOf,
+  produceJson as produce,
+  startBroker,
+} from '../../testing/kafka-broker/fixtures.js'
 
 const idOf = (m: Message) => (JSON.parse(String(m.data)) as { id: number }).id
 

@@ -159,17 +159,31 @@ export function handler<P>(fn: (payload: P) => void): (payload: P) => Promise<vo
   }
 }
 
-/** Consumer settings that make group tests fast (see docs/testing/kafka-broker.md). */
+/** Consumer timings that make group tests fast (see docs/testing/kafka-broker.md). */
+export const fastTimings = {
+  maxWaitTimeInMs: 100,
+  heartbeatInterval: 100,
+  sessionTimeout: 3000,
+  rebalanceTimeout: 3000,
+  retry: { initialRetryTime: 50, retries: 8 },
+} as const satisfies Partial<ConsumerConfig>
+
+/** Consumer settings that make group tests fast: `fastTimings` for `groupId`. */
 export function fastConsumer(groupId: string, extra: Partial<ConsumerConfig> = {}): ConsumerConfig {
-  return {
-    groupId,
-    maxWaitTimeInMs: 100,
-    heartbeatInterval: 100,
-    sessionTimeout: 3000,
-    rebalanceTimeout: 3000,
-    retry: { initialRetryTime: 50, retries: 8 },
-    ...extra,
+  return { groupId, ...fastTimings, ...extra }
+}
+
+/** Produces records `{ id }` for ids `from … from + n - 1`, keyed by id, 500 per send. */
+export async function produceJson(kafka: Kafka, topic: string, n: number, from = 0): Promise<void> {
+  const producer = kafka.producer()
+  await producer.connect()
+  for (let i = from; i < from + n; i += 500) {
+    const messages = []
+    for (let id = i; id < Math.min(from + n, i + 500); id++)
+      messages.push({ key: String(id), value: JSON.stringify({ id }) })
+    await producer.send({ topic, messages })
   }
+  await producer.disconnect()
 }
 
 /** Resolves once `condition` holds, checking every 10 ms; rejects after `timeoutMs`. */
