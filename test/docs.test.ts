@@ -22,6 +22,7 @@ import { ndjsonSinkOptionsSchema, ndjsonSourceOptionsSchema } from '../adapters/
 import { deadLetterOptionsSchema, fileCheckpointOptionsSchema } from '../adapters/file/index.js'
 import { httpSinkOptionsSchema } from '../adapters/http/index.js'
 import { postgresSinkOptionsSchema } from '../adapters/postgres/index.js'
+import { fromIterableOptionsSchema } from '../lib/pipeline/iterable-producer.js'
 import { kafkaTestBrokerOptionsSchema } from '../lib/testing/kafka-broker/options.js'
 import { kafkaSinkOptionsSchema, kafkaSourceOptionsSchema } from '../adapters/kafka/index.js'
 
@@ -39,6 +40,7 @@ const pages: [string, z.ZodObject[]][] = [
       processorOptionsSchema,
       batcherOptionsSchema,
       rateLimitingOptionsSchema,
+      fromIterableOptionsSchema,
     ],
   ],
   ['adapters/csv.md', [csvSourceOptionsSchema]],
