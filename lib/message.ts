@@ -44,6 +44,11 @@ export interface MessageInit<M> {
   ackData?: unknown
 }
 
+/** @internal When a group of messages entered a pipeline (`performance.now()`). */
+export interface EntryStamp {
+  readonly at: number
+}
+
 const OK: OkStatus = Object.freeze({ kind: 'ok' })
 const NO_METADATA: Readonly<Record<string, unknown>> = Object.freeze({})
 
@@ -72,8 +77,11 @@ export class Message<T = unknown, M = Readonly<Record<string, unknown>>> {
   batchKey: unknown = 'default'
   /** `'flush'` makes the batcher emit the message's batch at once. */
   batchMode: BatchMode = 'bulk'
-  /** @internal When the message entered the pipeline (`performance.now()`), for latency. */
-  enteredAt = 0
+  /**
+   * @internal When the message entered the pipeline, for latency: one stamp shared by the messages
+   * that entered together (no number boxed per message); `null` before.
+   */
+  entered: EntryStamp | null = null
   /** @internal The batcher lane chosen for the message by the processor stage. */
   lane = 0
   /**

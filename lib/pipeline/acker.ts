@@ -7,7 +7,7 @@
 import { toError } from '../errors.js'
 import { isThenable } from '../internal/thenable.js'
 import type { Logger } from '../logger.js'
-import { reasonLabel, type Acknowledger, type Message } from '../message.js'
+import { reasonLabel, type Acknowledger, type EntryStamp, type Message } from '../message.js'
 import type { PipelineMetrics } from './metrics.js'
 import { channels, logEvents } from './telemetry.js'
 
@@ -184,18 +184,18 @@ function recordLatency(
 ): boolean {
   let single = true
   let run = 0
-  let enteredAt = 0
+  let entered: EntryStamp | null = null
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i] as Message
     if (message.acknowledger !== acknowledger) single = false
-    if (message.enteredAt === enteredAt) run++
+    if (message.entered === entered) run++
     else {
-      if (run > 0) metrics.latency.record(now - enteredAt, run)
-      enteredAt = message.enteredAt
+      if (run > 0 && entered !== null) metrics.latency.record(now - entered.at, run)
+      entered = message.entered
       run = 1
     }
   }
-  if (run > 0) metrics.latency.record(now - enteredAt, run)
+  if (run > 0 && entered !== null) metrics.latency.record(now - entered.at, run)
   return single
 }
 

@@ -17,7 +17,7 @@ import { Readable } from 'node:stream'
 import { InvalidHandlerResultError } from '../errors.js'
 import { Fifo } from '../internal/fifo.js'
 import { MessageChunk } from '../message-chunk.js'
-import { Message } from '../message.js'
+import { Message, type EntryStamp } from '../message.js'
 import type { PipelineMetrics } from './metrics.js'
 
 /** Options of the intake. */
@@ -122,16 +122,16 @@ export class Intake extends Readable {
     }
   }
 
-  /** The next array: queued messages first, then the producers in turn. Stamps `enteredAt` as it goes. */
+  /** The next array: queued messages first, then the producers in turn. Stamps `entered` as it goes. */
   #collect(): Message[] {
     const size = this.#chunkSize
     const chunk: Message[] = []
     // One clock read per array: its messages enter together (and the acker records their latency as one run).
-    const now = performance.now()
+    const now: EntryStamp = { at: performance.now() }
     const queued = this.#queued
     while (queued.length > 0 && chunk.length < size) {
       const message = queued.shift() as Message
-      message.enteredAt = now
+      message.entered = now
       chunk.push(message)
     }
     const sources = this.#sources
@@ -147,7 +147,7 @@ export class Intake extends Readable {
           take(source, chunk, size, now)
         } else {
           const message = this.#wrap(event)
-          message.enteredAt = now
+          message.entered = now
           chunk.push(message)
         }
       }
@@ -170,13 +170,13 @@ export class Intake extends Readable {
 }
 
 /** Moves messages of `source.rest` into `chunk` until it holds `size`; forgets the rest once taken. */
-function take(source: Source, chunk: Message[], size: number, now: number): void {
+function take(source: Source, chunk: Message[], size: number, now: EntryStamp): void {
   const rest = source.rest as readonly Message[]
   let at = source.at
   const end = Math.min(rest.length, at + size - chunk.length)
   for (; at < end; at++) {
     const message = rest[at] as Message
-    message.enteredAt = now
+    message.entered = now
     chunk.push(message)
   }
   if (at === rest.length) source.rest = null

@@ -99,11 +99,11 @@ t.test('unpacks MessageChunks into arrays of chunkSize across chunk boundaries, 
   t.equal(metrics.received, 48, 'metrics count messages, not chunks')
 })
 
-t.test('stamps enteredAt on the messages of a MessageChunk as they are taken', async (t) => {
+t.test('stamps `entered` on the messages of a MessageChunk as they are taken', async (t) => {
   const { intake: i } = intake(4)
   const chunk = chunkOf(range(6))
   t.ok(
-    chunk.messages.every((m) => m.enteredAt === 0),
+    chunk.messages.every((m) => m.entered === null),
     'not stamped before',
   )
   i.attach(filled([chunk]))
@@ -113,7 +113,7 @@ t.test('stamps enteredAt on the messages of a MessageChunk as they are taken', a
     [4, 2],
   )
   t.ok(
-    chunk.messages.every((m) => m.enteredAt > 0),
+    chunk.messages.every((m) => m.entered !== null && m.entered.at > 0),
     'every message is stamped once taken',
   )
 })
