@@ -6,16 +6,16 @@
  * even though delivery is at-least-once. With `itemResults`, only the items the server rejected fail.
  *
  * Buffer bound: the sink holds no queue of its own. Each `handleBatch` call holds its batch's payload
- * (one string) until the request ends; requests beyond `connections × pipelining` wait in the pool's
+ * (one string or Buffer) until the request ends; requests beyond `connections × pipelining` wait in the pool's
  * queue, so at most as many payloads are held as there are `handleBatch` calls in flight (the
  * pipeline's batcher concurrency). `writable()` holds at most `writableHighWaterMark` items plus one
  * batch in flight.
  *
  * Hot path: per batch one `map` of the data, one `JSON.stringify`, one UUID, one copy of the header
  * list (built once), one request; per record nothing else (NDJSON: one `JSON.stringify` per record,
- * the format's own cost). Retry state (options, closures) is built only after a failed attempt.
+ * the format's own cost). Data that is bytes is copied into one Buffer body, with no string made. Retry state (options, closures) is built only after a failed attempt.
  */
-import { bytesText, isBytes, jsonText } from '../../lib/internal/json-text.js'
+import { isBytes, joinedBytes, jsonText } from '../../lib/internal/json-text.js'
 import { batchMessages, sinkWritable } from '../../lib/internal/sink.js'
 import { createHash, randomUUID } from 'node:crypto'
 import { Writable } from 'node:stream'
@@ -36,6 +36,9 @@ import {
 
 /** What `itemResults` gives for one item: `true` (accepted) or the server's reason for rejecting it. */
 export type ItemResult = true | { readonly error: string; readonly code?: string }
+
+/** A request body: JSON text, or the bytes of JSON values joined. */
+type Body = string | Buffer
 
 /** Schema of `httpSink`'s options; the docs table and the type come from it. */
 export const httpSinkOptionsSchema = z
@@ -323,7 +326,7 @@ export function httpSink<T = unknown>(options: HttpSinkOptions<T>): HttpSink<T> 
   let idle: (() => void) | undefined
 
   /** The payload of `messages`, failing (and dropping) the messages whose data has no JSON form. */
-  function payloadOf(messages: Message<T>[]): { payload: string; sent: Message<T>[] } {
+  function payloadOf(messages: Message<T>[]): { payload: Body; sent: Message<T>[] } {
     if (toBody !== undefined) {
       const body = toBody(messages)
       if (!ndjson) {
@@ -341,15 +344,13 @@ export function httpSink<T = unknown>(options: HttpSinkOptions<T>): HttpSink<T> 
       }
       return { payload: text, sent: messages }
     }
+    // Bytes are JSON text already (a Kafka value, say): copied into the body as they are, not
+    // decoded to a string and encoded again.
+    let bytes = 0
+    for (const message of messages) if (isBytes(message.data)) bytes++
+    if (bytes === messages.length && bytes > 0)
+      return { payload: joinedBytes(messages, ndjson), sent: messages }
     if (!ndjson) {
-      // Bytes are JSON text already (a Kafka value, say): joined as they are, not parsed again.
-      let bytes = 0
-      for (const message of messages) if (isBytes(message.data)) bytes++
-      if (bytes === messages.length)
-        return {
-          payload: `[${messages.map((m) => bytesText(m.data as Uint8Array)).join(',')}]`,
-          sent: messages,
-        }
       if (bytes === 0)
         try {
           const json = JSON.stringify(messages.map((m) => m.data)) as string | undefined
@@ -416,7 +417,7 @@ export function httpSink<T = unknown>(options: HttpSinkOptions<T>): HttpSink<T> 
   }
 
   /** One request; resolves with the parsed body when `itemResults` needs it; throws on a non-2xx. */
-  async function attempt(payload: string, headers: readonly string[], n: number): Promise<unknown> {
+  async function attempt(payload: Body, headers: readonly string[], n: number): Promise<unknown> {
     stats.requests++
     if (n > 1) stats.retries++
     const {
@@ -456,7 +457,7 @@ export function httpSink<T = unknown>(options: HttpSinkOptions<T>): HttpSink<T> 
    */
   function retry(
     first: unknown,
-    payload: string,
+    payload: Body,
     headers: readonly string[],
     key: string | undefined,
     count: number,
@@ -488,7 +489,7 @@ export function httpSink<T = unknown>(options: HttpSinkOptions<T>): HttpSink<T> 
   }
 
   async function send(messages: Message<T>[]): Promise<void> {
-    let prepared: { payload: string; sent: Message<T>[] }
+    let prepared: { payload: Body; sent: Message<T>[] }
     try {
       prepared = payloadOf(messages)
     } catch (error) {

@@ -12,6 +12,34 @@ export function isBytes(value: unknown): value is Uint8Array {
   return value instanceof Uint8Array
 }
 
+const OPEN = 0x5b // [
+const COMMA = 0x2c
+const CLOSE = 0x5d // ]
+const NEWLINE = 0x0a
+
+/**
+ * One body from items whose `data` are all bytes of JSON text: a JSON array of them (`[a,b]`), or
+ * NDJSON with `lines` (`a\nb\n`). One allocation and one copy per item; no string is made, so the
+ * bytes go out exactly as they came in.
+ */
+export function joinedBytes(items: readonly { readonly data: unknown }[], lines: boolean): Buffer {
+  const n = items.length
+  let length = lines ? n : Math.max(n - 1, 0) + 2
+  for (let i = 0; i < n; i++) length += (items[i] as { data: Uint8Array }).data.byteLength
+  const body = Buffer.allocUnsafe(length)
+  let at = 0
+  if (!lines) body[at++] = OPEN
+  for (let i = 0; i < n; i++) {
+    const bytes = (items[i] as { data: Uint8Array }).data
+    if (!lines && i > 0) body[at++] = COMMA
+    body.set(bytes, at)
+    at += bytes.byteLength
+    if (lines) body[at++] = NEWLINE
+  }
+  if (!lines) body[at++] = CLOSE
+  return body
+}
+
 /** The UTF-8 text of bytes. */
 export function bytesText(value: Uint8Array): string {
   return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8')

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { bytesText, isBytes, jsonText } from '../../lib/internal/json-text.js'
+import fc from 'fast-check'
+import { bytesText, isBytes, joinedBytes, jsonText } from '../../lib/internal/json-text.js'
 
 t.test('values are stringified; bytes are JSON text already; no JSON form is an error', (t) => {
   t.equal(jsonText({ a: [1, 'x'] }), '{"a":[1,"x"]}')
@@ -18,5 +19,41 @@ t.test('values are stringified; bytes are JSON text already; no JSON form is an 
   cycle.self = cycle
   t.type(jsonText(cycle), Error)
   t.type(jsonText(undefined), TypeError)
+  t.end()
+})
+
+t.test('joinedBytes: one body from bytes, as an array or as lines, exactly the bytes given', (t) => {
+  const items = (...texts: (string | Uint8Array)[]) =>
+    texts.map((text) => ({ data: typeof text === 'string' ? Buffer.from(text) : text }))
+  t.equal(joinedBytes(items('{"a": 1}', '[2]', '"é"'), false).toString(), '[{"a": 1},[2],"é"]')
+  t.equal(joinedBytes(items('{"a": 1}', '[2]'), true).toString(), '{"a": 1}\n[2]\n')
+  t.equal(joinedBytes(items('7'), false).toString(), '[7]')
+  t.equal(joinedBytes([], false).toString(), '[]', 'no item: an empty array')
+  t.equal(joinedBytes([], true).length, 0, 'no item: no line')
+  const view = Buffer.from('xx[1, 2]yy').subarray(2, 8)
+  t.equal(
+    joinedBytes(items(new Uint8Array(view.buffer, view.byteOffset, view.byteLength)), false).toString(),
+    '[[1, 2]]',
+    'a view: its bytes only',
+  )
+  // Not decoded: bytes that are not UTF-8 are not replaced by U+FFFD on the way.
+  const odd = Uint8Array.of(0x22, 0xff, 0xfe, 0x22)
+  t.same([...joinedBytes(items(odd), true)], [0x22, 0xff, 0xfe, 0x22, 0x0a])
+  t.end()
+})
+
+t.test('joinedBytes matches the text join for any JSON texts', (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.json(), { maxLength: 30 }), fc.boolean(), (texts, lines) => {
+      const joined = joinedBytes(
+        texts.map((text) => ({ data: Buffer.from(text) })),
+        lines,
+      )
+      const expected = lines ? texts.map((text) => `${text}\n`).join('') : `[${texts.join(',')}]`
+      return joined.equals(Buffer.from(expected))
+    }),
+    { numRuns: 500 },
+  )
+  t.pass('500 random cases')
   t.end()
 })
