@@ -4,17 +4,18 @@
  * bodies and answers 200. Baseline: a hand-written undici `Pool` of `CONNECTIONS` connections with
  * `CONNECTIONS` requests in flight (a loop per connection taking the next batch). streamway: a
  * `Pipeline` (default processors, one batcher of `BATCH_SIZE` at concurrency `CONNECTIONS`) whose
- * `handleBatch` is an `httpSink` with `CONNECTIONS` connections, default options otherwise.
+ * `handleBatch` is an `httpSink` with `CONNECTIONS` connections, default options otherwise, fed the
+ * way the docs say to feed records from code: `fromIterable` over a generator of the records. A
+ * second case feeds the same pipeline from a plain object-mode Readable pushing one record per
+ * stream chunk, the other way a user may write it (what that costs: Node's `push()` / `read()` per
+ * record).
  *
  * Both sides send the same records (`record(i)`, made on demand) in the same batches. After each run
  * the server is asked what it counted: it must be `n` records in `n / BATCH_SIZE` batches.
  *
- * With `H1_PROBES=1` in the environment, four more cases follow (`probes`): the sink without the
- * Pipeline, the streamway case without the idempotency key, the Pipeline with a `handleBatch`
- * written as the baseline's loop body, and the streamway case fed by a producer that pushes
- * `MessageChunk`s of `BATCH_SIZE` messages instead of one record per stream chunk. They tell the
- * sink's cost from the engine's, and the engine's per-chunk cost from its per-message cost
- * (RESULTS.md).
+ * With `H1_PROBES=1` in the environment, three more cases follow (`probes`): the sink without the
+ * Pipeline, the streamway case without the idempotency key, and the Pipeline with a `handleBatch`
+ * written as the baseline's loop body. They tell the sink's cost from the engine's (RESULTS.md).
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -22,7 +23,7 @@ import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { Pool } from 'undici'
 import { httpSink } from '../adapters/http/index.js'
-import { Message, MessageChunk, type PipelineOptions } from '../lib/index.js'
+import { Message, fromIterable, type PipelineOptions } from '../lib/index.js'
 import { passMessage, runPipeline, silentLogger, type BenchCase, type Workload } from './harness.js'
 
 export const BATCH_SIZE = 100
@@ -59,24 +60,9 @@ function records(n: number): Readable {
   })
 }
 
-/**
- * The records `0 … n - 1` as a producer that has them in groups would give them: one
- * `MessageChunk` of `size` messages per stream chunk, made on demand.
- */
-function chunkedRecords(n: number, size: number): Readable {
-  let next = 0
-  return new Readable({
-    objectMode: true,
-    read() {
-      while (next < n) {
-        const messages: Message<Item>[] = []
-        for (const end = Math.min(n, next + size); next < end; next++)
-          messages.push(new Message(record(next)))
-        if (!this.push(new MessageChunk(messages))) return
-      }
-      this.push(null)
-    },
-  })
+/** The records `0 … n - 1`, made on demand. */
+function* recordsOf(n: number): Generator<Item> {
+  for (let i = 0; i < n; i++) yield record(i)
 }
 
 /** The baseline: `CONNECTIONS` loops over one undici Pool, each POSTing the next batch till none is left. */
@@ -104,6 +90,21 @@ async function rawPool(origin: string, n: number): Promise<void> {
   }
 }
 
+/** The streamway case: `source` through a Pipeline whose `handleBatch` is an `httpSink`. */
+async function throughSink(origin: string, label: string, source: Readable, n: number): Promise<void> {
+  const sink = httpSink<Item>({ url: `${origin}/`, connections: CONNECTIONS, logger: silentLogger })
+  try {
+    await runPipeline<Item>(label, n, {
+      producer: { source },
+      batchers: { default: { batchSize: BATCH_SIZE, concurrency: CONNECTIONS } },
+      handleMessage: passMessage,
+      handleBatch: sink.handleBatch,
+    })
+  } finally {
+    await sink.close()
+  }
+}
+
 /**
  * The probes (`H1_PROBES=1`): the streamway case taken apart, to tell the sink's cost from the
  * engine's. Each sends the same records in the same batches to the same server, and is checked the
@@ -114,14 +115,10 @@ function probes(
   n: number,
   counted: (name: string, run: () => Promise<void>) => BenchCase,
 ): BenchCase[] {
-  /** The streamway case with another `handleBatch` (or another source). */
-  const throughPipeline = (
-    label: string,
-    handleBatch: PipelineOptions<Item>['handleBatch'],
-    source: Readable = records(n),
-  ) =>
+  /** The streamway case with another `handleBatch`. */
+  const throughPipeline = (label: string, handleBatch: PipelineOptions<Item>['handleBatch']) =>
     runPipeline<Item>(label, n, {
-      producer: { source },
+      producer: { source: fromIterable(recordsOf(n)) },
       batchers: { default: { batchSize: BATCH_SIZE, concurrency: CONNECTIONS } },
       handleMessage: passMessage,
       handleBatch,
@@ -176,14 +173,6 @@ function probes(
         await pool.close()
       }
     }),
-    counted(`probe: Pipeline fed MessageChunks of ${BATCH_SIZE} → httpSink`, async () => {
-      const sink = httpSink<Item>({ url: `${originOf()}/`, connections: CONNECTIONS, logger: silentLogger })
-      try {
-        await throughPipeline('h1 probe, chunked source', sink.handleBatch, chunkedRecords(n, BATCH_SIZE))
-      } finally {
-        await sink.close()
-      }
-    }),
   ]
 }
 
@@ -236,20 +225,11 @@ export function h1Http(n = 1_000_000): Workload {
     ),
     cases: [
       counted(
-        `Pipeline: processors (default) → batcher(${BATCH_SIZE}, c=${CONNECTIONS}) → httpSink`,
-        async () => {
-          const sink = httpSink<Item>({ url: `${origin}/`, connections: CONNECTIONS, logger: silentLogger })
-          try {
-            await runPipeline<Item>('h1 Pipeline', n, {
-              producer: { source: records(n) },
-              batchers: { default: { batchSize: BATCH_SIZE, concurrency: CONNECTIONS } },
-              handleMessage: passMessage,
-              handleBatch: sink.handleBatch,
-            })
-          } finally {
-            await sink.close()
-          }
-        },
+        `Pipeline (fromIterable) → processors → batcher(${BATCH_SIZE}, c=${CONNECTIONS}) → httpSink`,
+        () => throughSink(origin, 'h1 Pipeline', fromIterable(recordsOf(n)), n),
+      ),
+      counted(`the same, fed a plain object Readable (one record per stream chunk)`, () =>
+        throughSink(origin, 'h1 Pipeline, plain Readable', records(n), n),
       ),
       ...(process.env.H1_PROBES === '1' ? probes(() => origin, n, counted) : []),
     ],
