@@ -70,6 +70,11 @@ export interface Measurement {
   readonly peakRss: number
   /** What the case's `verify` said after its last run, when it has one. */
   readonly verified?: string
+  /**
+   * With `run.ts --isolate --rounds N`: the case's ratio to the baseline in each round (medians of
+   * the same round); the row's ratio is then their median.
+   */
+  readonly roundRatios?: readonly number[]
 }
 
 /** One measured (or theoretical) row of a result table. */
@@ -82,7 +87,7 @@ export interface Row {
   readonly unit: string
   /** Measured runs (0 for a theoretical baseline). */
   readonly n: number
-  /** `median / baseline median`. */
+  /** `median / baseline median`; over rounds (`run.ts --rounds`), the median of each round's ratio. */
   readonly ratio: number
   /**
    * Peak RSS of the process while this case ran, in MB (`null` for a theoretical baseline). RSS
@@ -165,7 +170,8 @@ export async function measureAll(
 
 /** Rows of a workload from the measurements of `casesOf(workload)`, the baseline row first. */
 export function toRows(workload: Workload, measurements: readonly Measurement[]): Row[] {
-  const rows = measurements.map(({ name, throughputs, peakRss }) => ({
+  const rows = measurements.map(({ name, throughputs, peakRss, roundRatios }) => ({
+    roundRatios,
     workload: workload.id,
     name,
     median: median(throughputs),
@@ -187,9 +193,39 @@ export function toRows(workload: Workload, measurements: readonly Measurement[])
         unit: UNIT,
         n: 0,
         rssMB: null,
+        roundRatios: undefined,
       }
     : rows.shift()!
-  return [baseline, ...rows].map((row) => ({ ...row, unit, ratio: row.median / baseline.median }))
+  return [baseline, ...rows].map(({ roundRatios, ...row }) => ({
+    ...row,
+    unit,
+    ratio:
+      roundRatios === undefined || roundRatios.length === 0
+        ? row.median / baseline.median
+        : median(roundRatios),
+  }))
+}
+
+/**
+ * Joins the measurements of several rounds (each a list of `casesOf(workload)`, baseline first):
+ * every run of a case in one list, its peak RSS the highest, and each case's ratio to the baseline
+ * per round, so that a drift of the machine between rounds moves both sides of a ratio together.
+ */
+export function joinRounds(rounds: readonly (readonly Measurement[])[]): Measurement[] {
+  const first = rounds[0]
+  if (first === undefined) return []
+  return first.map((measurement, index) => {
+    const of = rounds.map((round) => round[index] as Measurement)
+    return {
+      name: measurement.name,
+      throughputs: of.flatMap((m) => m.throughputs),
+      peakRss: Math.max(...of.map((m) => m.peakRss)),
+      ...(of.at(-1)?.verified === undefined ? {} : { verified: of.at(-1)?.verified }),
+      roundRatios: rounds.map(
+        (round) => median(round[index]?.throughputs ?? []) / median(round[0]?.throughputs ?? []),
+      ),
+    }
+  })
 }
 
 /**

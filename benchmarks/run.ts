@@ -1,6 +1,6 @@
 /**
  * Entry point of the benchmarks:
- * `node --expose-gc dist/benchmarks/run.js [w1 w2 w3 w4 m1 f1 f2 h1 k1 adapters] [--runs N] [--json] [--isolate] [--m1-n N]`.
+ * `node --expose-gc dist/benchmarks/run.js [w1 w2 w3 w4 m1 f1 f2 h1 k1 adapters] [--runs N] [--json] [--isolate [--rounds N]] [--m1-n N]`.
  * Runs the named workloads (W1–W4 by default; M1 and the adapter workloads F1, F2, H1, K1 only when
  * named, e.g. `npm run bench -- m1` or `npm run bench -- f1`; `adapters` names F1, F2, H1 and K1;
  * `STREAMWAY_BENCH_K1_N` sets K1's record count) and
@@ -15,7 +15,10 @@
  * and heap left by the workloads before it. Within a workload the baseline and the streamway cases
  * share a process, one after the other; with `--isolate` each case gets a fresh process too, which
  * removes the order effect (the case run second runs on stream internals V8 optimised for the
- * first) at the cost of no longer sharing one.
+ * first) at the cost of no longer sharing one. `--rounds N` (with `--isolate`) measures every case
+ * N times over, baseline first in one round and last in the next, and gives as a case's ratio the
+ * median of its per-round ratios: on a shared host whose speed drifts by ±15% over minutes (H1, K1),
+ * a ratio of two blocks measured minutes apart says more about the drift than about the code.
  *
  * M1 (slow sink, bounded memory) runs each case once, each in a fresh process, since its figures are
  * RSS; `--runs` and `--isolate` do not apply. `--m1-n N` sets its N (default 10,000,000, about
@@ -32,6 +35,7 @@ import { h1Http } from './h1-http.js'
 import { k1KafkaHttp } from './k1-kafka-http.js'
 import {
   casesOf,
+  joinRounds,
   measureAll,
   printJson,
   printMemoryJson,
@@ -72,6 +76,7 @@ const { values, positionals } = parseArgs({
     runs: { type: 'string', default: '5' },
     json: { type: 'boolean', default: false },
     isolate: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '1' },
     'm1-n': { type: 'string', default: '10000000' },
     // Internal: set on a child process; with `case`, it measures that case alone and prints the raw
     // Measurement as JSON.
@@ -83,6 +88,10 @@ const { values, positionals } = parseArgs({
 const runs = Number(values.runs)
 if (!Number.isSafeInteger(runs) || runs < 1)
   throw new Error(`--runs must be an integer ≥ 1, got ${values.runs}`)
+const rounds = Number(values.rounds)
+if (!Number.isSafeInteger(rounds) || rounds < 1)
+  throw new Error(`--rounds must be an integer ≥ 1, got ${values.rounds}`)
+if (rounds > 1 && !values.isolate) throw new Error('--rounds needs --isolate')
 const m1n = Number(values['m1-n'])
 if (!Number.isSafeInteger(m1n) || m1n < 1)
   throw new Error(`--m1-n must be an integer ≥ 1, got ${values['m1-n']}`)
@@ -142,6 +151,25 @@ function runMemoryWorkload(create: () => MemoryWorkload): void {
   for (const line of workload.gates(profiles)) info(line)
 }
 
+/**
+ * Each case in a child process of its own, `rounds` times over: the baseline first in even rounds,
+ * last in odd ones, so that the machine's drift during a round falls on both sides of the ratios.
+ */
+function isolatedRounds(id: string, workload: Workload): Measurement[] {
+  const order = casesOf(workload).map((_, index) => index)
+  const all: Measurement[][] = []
+  for (let round = 0; round < rounds; round++) {
+    const got = new Map<number, Measurement>()
+    for (const index of round % 2 === 0 ? order : [...order].reverse())
+      got.set(
+        index,
+        JSON.parse(child([id, '--case', String(index), '--runs', String(runs)], true)) as Measurement,
+      )
+    all.push(order.map((index) => got.get(index) as Measurement))
+  }
+  return rounds === 1 ? (all[0] ?? []) : joinRounds(all)
+}
+
 /** Measures one workload (here, or one case per child process with `--isolate`) and prints it. */
 async function runWorkload(id: string): Promise<void> {
   const memory = memoryWorkloads[id]
@@ -150,15 +178,13 @@ async function runWorkload(id: string): Promise<void> {
     return
   }
   const workload = throughputWorkloads[id]!()
-  const measurements = isolate
-    ? casesOf(workload).map(
-        (_, index) =>
-          JSON.parse(child([id, '--case', String(index), '--runs', String(runs)], true)) as Measurement,
-      )
-    : await measureAll(workload, runs)
+  const measurements = isolate ? isolatedRounds(id, workload) : await measureAll(workload, runs)
   const rows = toRows(workload, measurements)
   if (json) printJson(rows)
   else printTable(workload, rows)
+  if (rounds > 1)
+    for (const { name, roundRatios } of measurements.slice(1))
+      info(`${name}: ratio by round ${(roundRatios ?? []).map((r) => r.toFixed(2)).join(', ')}`)
   for (const { name, verified } of measurements) if (verified !== undefined) info(`${name}: ${verified}`)
   for (const gate of workload.gates ?? []) info(await gate())
   if (!isolate)
@@ -187,7 +213,10 @@ if (values.case !== undefined) {
       console.error('warning: run node with --expose-gc to collect between runs')
     const plan = [
       ...(selected.some((id) => id in throughputWorkloads)
-        ? [`1 warm-up + ${runs} measured runs per case${isolate ? ', each case in its own process' : ''}`]
+        ? [
+            `1 warm-up + ${runs} measured runs per case${isolate ? ', each case in its own process' : ''}` +
+              (rounds > 1 ? `, ${rounds} rounds (ratio: median of the rounds' ratios)` : ''),
+          ]
         : []),
       ...(selected.some((id) => id in memoryWorkloads)
         ? ['M1: one run per case, each in its own process']
@@ -204,7 +233,7 @@ if (values.case !== undefined) {
     const flags = [
       ...['--runs', String(runs), '--m1-n', String(m1n)],
       ...(json ? ['--json'] : []),
-      ...(isolate ? ['--isolate'] : []),
+      ...(isolate ? ['--isolate', '--rounds', String(rounds)] : []),
     ]
     for (const id of selected) child([id, ...flags], false)
   }
