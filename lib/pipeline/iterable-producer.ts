@@ -12,7 +12,7 @@
  */
 import { Readable } from 'node:stream'
 import { z } from 'zod'
-import { InvalidOptionError, describeValue } from '../errors.js'
+import { InvalidOptionError, describeValue, toError } from '../errors.js'
 import { MessageChunk } from '../message-chunk.js'
 import { Message } from '../message.js'
 import { integer, parseOptions } from '../options.js'
@@ -40,7 +40,9 @@ export type MessageIterable<T> = Iterable<T | Message<T>> | AsyncIterable<T | Me
  * messages. A value that is a `Message` is taken as it is; any other value is wrapped in one.
  * `producer.transform` does not apply to these messages (they are messages already): map the
  * iterable instead. The stream ends when the iterable does, and fails with the error the iterable
- * throws; destroying it early calls the iterator's `return()`, as `Readable.from` does.
+ * throws; destroying it early calls the iterator's `return()`, as `Readable.from` does. Values
+ * taken from the iterable but not yet pushed when the stream is destroyed are dropped, never acked:
+ * as for anything a stopped producer still holds, their source must deliver them again.
  *
  * @param iterable any iterable or async iterable except a string.
  * @throws InvalidOptionError when `iterable` is not iterable, or an option is invalid.
@@ -51,7 +53,8 @@ export type MessageIterable<T> = Iterable<T | Message<T>> | AsyncIterable<T | Me
 export function fromIterable<T>(iterable: MessageIterable<T>, options?: FromIterableOptions): Readable {
   const o = parseOptions(fromIterableOptionsSchema, options)
   const source = iterable as Partial<Iterable<unknown> & AsyncIterable<unknown>> | null
-  const asyncIterator = typeof source === 'object' && source !== null ? source[Symbol.asyncIterator] : undefined
+  const asyncIterator =
+    typeof source === 'object' && source !== null ? source[Symbol.asyncIterator] : undefined
   if (typeof asyncIterator === 'function')
     return new AsyncIterableProducer(asyncIterator.call(source), o.chunkSize, o.highWaterMark)
   const iterator = typeof source === 'object' && source !== null ? source[Symbol.iterator] : undefined
@@ -95,9 +98,11 @@ class IterableProducer extends Readable {
         }
       } catch (error) {
         this.#done = true
-        this.destroy(error as Error)
+        this.destroy(toError(error))
         return
       }
+      // The iterable's own code may have destroyed this stream meanwhile.
+      if (this.destroyed) return
       const more = messages.length === 0 || this.push(new MessageChunk(messages))
       if (this.#done) {
         this.push(null)
@@ -119,7 +124,6 @@ class IterableProducer extends Readable {
     }
     callback(failure)
   }
-
 }
 
 /**
@@ -165,7 +169,7 @@ class AsyncIterableProducer extends Readable {
       }
     } catch (error) {
       this.#done = true
-      this.destroy(error as Error)
+      this.destroy(toError(error))
     } finally {
       this.#pumping = false
     }
@@ -210,5 +214,4 @@ class AsyncIterableProducer extends Readable {
         },
       )
   }
-
 }

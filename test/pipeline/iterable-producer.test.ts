@@ -155,6 +155,25 @@ for (const kind of ['sync', 'async'] as const) {
     await t.rejects(fromIterable(values).toArray(), boom)
   })
 
+  t.test(`${kind}: a throw that is not an Error still fails the stream, with an Error`, async (t) => {
+    const values: MessageIterable<number> =
+      kind === 'sync'
+        ? (function* () {
+            yield 1
+            // eslint-disable-next-line @typescript-eslint/only-throw-error
+            throw undefined
+          })()
+        : (async function* () {
+            yield await Promise.resolve(1)
+            // eslint-disable-next-line @typescript-eslint/only-throw-error
+            throw undefined
+          })()
+    const stream = fromIterable(values)
+    stream.resume()
+    const [error] = (await once(stream, 'error')) as [unknown]
+    t.ok(error instanceof Error, 'an Error, not a premature close without one')
+  })
+
   t.test(`${kind}: destroying the stream early runs the iterator's cleanup`, async (t) => {
     let cleaned = false
     const values: MessageIterable<number> =
