@@ -100,7 +100,7 @@ const UNIT = 'items/s'
 const SAMPLE_EVERY_MS = 20
 const MB = 1024 * 1024
 
-function isLimit(baseline: BenchCase | Limit): baseline is Limit {
+export function isLimit(baseline: BenchCase | Limit): baseline is Limit {
   return 'value' in baseline
 }
 
@@ -207,11 +207,16 @@ export function toRows(workload: Workload, measurements: readonly Measurement[])
 }
 
 /**
- * Joins the measurements of several rounds (each a list of `casesOf(workload)`, baseline first):
+ * Joins the measurements of several rounds (each a list of `casesOf(workload)`: the baseline first
+ * when it is measured):
  * every run of a case in one list, its peak RSS the highest, and each case's ratio to the baseline
  * per round, so that a drift of the machine between rounds moves both sides of a ratio together.
  */
-export function joinRounds(rounds: readonly (readonly Measurement[])[]): Measurement[] {
+export function joinRounds(rounds: readonly (readonly Measurement[])[], workload: Workload): Measurement[] {
+  const given = workload.baseline
+  // A theoretical baseline is not among the measurements: each round's median is set against it.
+  const baselineOf = (round: readonly Measurement[]) =>
+    isLimit(given) ? given.value : median(round[0]?.throughputs ?? [])
   const first = rounds[0]
   if (first === undefined) return []
   return first.map((measurement, index) => {
@@ -221,9 +226,7 @@ export function joinRounds(rounds: readonly (readonly Measurement[])[]): Measure
       throughputs: of.flatMap((m) => m.throughputs),
       peakRss: Math.max(...of.map((m) => m.peakRss)),
       ...(of.at(-1)?.verified === undefined ? {} : { verified: of.at(-1)?.verified }),
-      roundRatios: rounds.map(
-        (round) => median(round[index]?.throughputs ?? []) / median(round[0]?.throughputs ?? []),
-      ),
+      roundRatios: rounds.map((round) => median(round[index]?.throughputs ?? []) / baselineOf(round)),
     }
   })
 }

@@ -35,6 +35,7 @@ import { h1Http } from './h1-http.js'
 import { k1KafkaHttp } from './k1-kafka-http.js'
 import {
   casesOf,
+  isLimit,
   joinRounds,
   measureAll,
   printJson,
@@ -167,7 +168,7 @@ function isolatedRounds(id: string, workload: Workload): Measurement[] {
       )
     all.push(order.map((index) => got.get(index) as Measurement))
   }
-  return rounds === 1 ? (all[0] ?? []) : joinRounds(all)
+  return rounds === 1 ? (all[0] ?? []) : joinRounds(all, workload)
 }
 
 /** Measures one workload (here, or one case per child process with `--isolate`) and prints it. */
@@ -183,7 +184,7 @@ async function runWorkload(id: string): Promise<void> {
   if (json) printJson(rows)
   else printTable(workload, rows)
   if (rounds > 1)
-    for (const { name, roundRatios } of measurements.slice(1))
+    for (const { name, roundRatios } of measurements.slice(isLimit(workload.baseline) ? 0 : 1))
       info(`${name}: ratio by round ${(roundRatios ?? []).map((r) => r.toFixed(2)).join(', ')}`)
   for (const { name, verified } of measurements) if (verified !== undefined) info(`${name}: ${verified}`)
   for (const gate of workload.gates ?? []) info(await gate())
