@@ -84,11 +84,7 @@ export {
 export type { BatchInfo } from './pipeline/batcher-stage.js'
 export type { MetricsSnapshot } from './pipeline/metrics.js'
 export { DummyProducer, type Producer, type ProducerSource } from './pipeline/producer.js'
-export {
-  fromIterable,
-  type FromIterableOptions,
-  type MessageIterable,
-} from './pipeline/iterable-producer.js'
+export { fromIterable, type FromIterableOptions, type MessageIterable } from './pipeline/iterable-producer.js'
 export { stopOnSignals, type StopOnSignalsOptions } from './pipeline/signals.js'
 export { channelNames, logEvents } from './pipeline/telemetry.js'
 export { redactPaths, type Logger } from './logger.js'

@@ -36,7 +36,10 @@ t.test('validates its options and its iterable, naming them', (t) => {
     name: 'InvalidOptionError',
     path: 'options.highWaterMark',
   })
-  t.throws(() => fromIterable([], { chunk: 3 } as never), { name: 'InvalidOptionError', path: 'options.chunk' })
+  t.throws(() => fromIterable([], { chunk: 3 } as never), {
+    name: 'InvalidOptionError',
+    path: 'options.chunk',
+  })
   t.end()
 })
 
