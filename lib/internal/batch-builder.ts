@@ -1,8 +1,9 @@
 /**
  * The batching rules without a stream around them: open batches by key, a count cap, an optional
- * accumulator (which may close a batch before or after an item), and one timer per open batch that
- * starts at its first item and is cancelled when it goes. Shared by the public `batch` stream (one
- * item per write) and the pipeline's batcher stage (an array of messages per write).
+ * accumulator (which may close a batch before or after an item), and a timeout per open batch that
+ * starts at its first item (a timer handed on from batch to batch, see `BatchTimer`). Shared by the
+ * public `batch` stream (one item per write) and the pipeline's batcher stage (an array of messages
+ * per write).
  */
 import { Duplex } from 'node:stream'
 import { BatchItemTooLargeError, toError } from '../errors.js'
@@ -51,11 +52,34 @@ export interface BatchRules<T, K, A> {
 
 class OpenBatch<T, K, A> {
   readonly items: T[] = []
-  timer: NodeJS.Timeout | null = null
+  /** The timer that closes this batch at its timeout; `null` until its first item (or without a timeout). */
+  timer: BatchTimer<T, K, A> | null = null
   constructor(
     readonly key: K | undefined,
     public acc: A,
   ) {}
+}
+
+/**
+ * A batch's timeout. A batch that goes by size leaves its timer to the next batch to open, which
+ * re-arms it with `refresh()`: one timer per batch *in a row* instead of a `setTimeout` and a
+ * `clearTimeout` per batch (~1 µs a batch). A timer left over fires for no batch and does nothing,
+ * and is unref'd meanwhile, so it never holds the process up.
+ */
+class BatchTimer<T, K, A> {
+  /** The batch it closes when it fires; `null` while left over. */
+  batch: OpenBatch<T, K, A> | null = null
+  readonly timeout: NodeJS.Timeout
+
+  constructor(builder: BatchBuilder<T, K, A>, timeoutMs: number) {
+    this.timeout = setTimeout(() => {
+      const batch = this.batch
+      if (batch === null) return
+      batch.timer = null
+      this.batch = null
+      builder.timedOut(batch, this)
+    }, timeoutMs)
+  }
 }
 
 /** Builds batches by the rules and hands each finished one to `emit`. */
@@ -71,6 +95,8 @@ export class BatchBuilder<T, K = unknown, A = unknown> {
   readonly #open = new Map<K, OpenBatch<T, K, A>>()
   /** The open batch the last item went to: items in a row mostly share a key, so no map lookup. */
   #last: OpenBatch<T, K, A> | null = null
+  /** The timer of the last batch that went before its timeout, for the next batch to re-arm. */
+  #spare: BatchTimer<T, K, A> | null = null
 
   constructor(rules: BatchRules<T, K, A>, emit: (batch: Batch<T, K>) => void) {
     this.#size = rules.size
@@ -108,30 +134,58 @@ export class BatchBuilder<T, K = unknown, A = unknown> {
       }
     }
     open ??= this.#openBatch(key)
-    const accumulator = this.#accumulator
-    let close = false
-    if (accumulator !== undefined) {
-      let step = accumulator.step(item, open.acc)
-      if (step.emit === 'before') {
-        if (open.items.length === 0) throw new BatchItemTooLargeError(item)
-        this.#close(open, 'size')
-        open = this.#openBatch(key)
-        step = accumulator.step(item, open.acc)
-        if (step.emit === 'before') throw new BatchItemTooLargeError(item)
-      }
-      open.acc = step.acc
-      close = step.emit === 'after'
+    if (this.#accumulator !== undefined) {
+      this.#addAccumulated(item, key, open, this.#accumulator)
+      return
     }
-    const items = open.items
-    items.push(item)
-    if (close || items.length >= this.#size) this.#close(open, 'size')
-    else if (items.length === 1 && this.#timeoutMs !== Infinity) {
-      const batch = open
-      open.timer = setTimeout(() => {
-        batch.timer = null
-        this.#close(batch, 'timeout')
-      }, this.#timeoutMs)
+    const count = open.items.push(item)
+    if (count >= this.#size) this.#close(open, 'size')
+    else if (count === 1) this.#arm(open)
+  }
+
+  #addAccumulated(
+    item: T,
+    key: K | undefined,
+    first: OpenBatch<T, K, A>,
+    accumulator: BatchAccumulator<T, A>,
+  ): void {
+    let open = first
+    let step = accumulator.step(item, open.acc)
+    if (step.emit === 'before') {
+      if (open.items.length === 0) throw new BatchItemTooLargeError(item)
+      this.#close(open, 'size')
+      open = this.#openBatch(key)
+      step = accumulator.step(item, open.acc)
+      if (step.emit === 'before') throw new BatchItemTooLargeError(item)
     }
+    open.acc = step.acc
+    const count = open.items.push(item)
+    if (step.emit === 'after' || count >= this.#size) this.#close(open, 'size')
+    else if (count === 1) this.#arm(open)
+  }
+
+  /** Starts the timeout of `open`, at its first item. */
+  #arm(open: OpenBatch<T, K, A>): void {
+    if (this.#timeoutMs === Infinity) return
+    const spare = this.#spare
+    if (spare === null) {
+      const timer = new BatchTimer(this, this.#timeoutMs)
+      timer.batch = open
+      open.timer = timer
+      return
+    }
+    this.#spare = null
+    spare.batch = open
+    open.timer = spare
+    spare.timeout.ref()
+    spare.timeout.refresh()
+  }
+
+  /** @internal Called by a batch's timer when it fires. */
+  timedOut(open: OpenBatch<T, K, A>, timer: BatchTimer<T, K, A>): void {
+    // Fired: `refresh()` re-arms it for the next batch as well as a left-over one.
+    this.#spare ??= timer
+    this.#close(open, 'timeout')
   }
 
   /** Emits the open batch of `key` now, if any. */
@@ -144,15 +198,23 @@ export class BatchBuilder<T, K = unknown, A = unknown> {
   flushAll(trigger: BatchTrigger): void {
     if (this.#single !== null) this.#close(this.#single, trigger)
     for (const open of [...this.#open.values()]) this.#close(open, trigger)
+    this.#dropSpare()
   }
 
   /** Cancels every timer and forgets the open batches (on teardown). */
   discard(): void {
-    if (this.#single?.timer != null) clearTimeout(this.#single.timer)
-    for (const open of this.#open.values()) if (open.timer !== null) clearTimeout(open.timer)
+    if (this.#single?.timer != null) clearTimeout(this.#single.timer.timeout)
+    for (const open of this.#open.values()) if (open.timer !== null) clearTimeout(open.timer.timeout)
+    this.#dropSpare()
     this.#single = null
     this.#open.clear()
     this.#last = null
+  }
+
+  #dropSpare(): void {
+    if (this.#spare === null) return
+    clearTimeout(this.#spare.timeout)
+    this.#spare = null
   }
 
   #openBatch(key: K | undefined): OpenBatch<T, K, A> {
@@ -169,9 +231,15 @@ export class BatchBuilder<T, K = unknown, A = unknown> {
   }
 
   #close(open: OpenBatch<T, K, A>, trigger: BatchTrigger): void {
-    if (open.timer !== null) {
-      clearTimeout(open.timer)
+    const timer = open.timer
+    if (timer !== null) {
       open.timer = null
+      timer.batch = null
+      // Kept, armed but unref'd, for the next batch; one spare is enough (the rest are cleared).
+      if (this.#spare === null) {
+        timer.timeout.unref()
+        this.#spare = timer
+      } else clearTimeout(timer.timeout)
     }
     if (this.#keyOf === undefined) this.#single = null
     else {

@@ -1,6 +1,8 @@
 import t from 'tap'
 import FakeTimers from '@sinonjs/fake-timers'
 import fc from 'fast-check'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import {
@@ -47,14 +49,20 @@ function shape<T, K>(batches: Batch<T, K>[]): [T[], string][] {
   return batches.map((b) => [b.items, b.trigger])
 }
 
-t.test('emits a batch as soon as size items arrived, with trigger size', async (t) => {
-  t.plan(3)
+/** A fake clock and a batch of size 3 (timeout 1 s) holding items 1 and 2. */
+async function twoOfThree(t: { teardown(fn: () => void): void }) {
   const clock = fakeClock(t)
   const stream = batch<number>({ size: 3, timeoutMs: 1000 })
   const batches = batchesOf(stream)
   stream.write(1)
   stream.write(2)
   await settle()
+  return { clock, stream, batches }
+}
+
+t.test('emits a batch as soon as size items arrived, with trigger size', async (t) => {
+  t.plan(3)
+  const { clock, stream, batches } = await twoOfThree(t)
   t.same(batches, [], 'nothing before the batch is full')
   stream.write(3)
   await settle()
@@ -105,22 +113,62 @@ t.test('emits a partial batch exactly timeoutMs after its first item, with trigg
   ])
 })
 
-t.test('cancels the timer when a batch goes by size, so no stray timeout batch follows', async (t) => {
-  t.plan(4)
-  const clock = fakeClock(t)
-  const stream = batch<number>({ size: 3, timeoutMs: 1000 })
-  const batches = batchesOf(stream)
-  stream.write(1)
-  stream.write(2)
-  await settle()
-  t.equal(clock.countTimers(), 1, 'the open batch has a timer')
-  stream.write(3)
-  await settle()
-  t.equal(clock.countTimers(), 0, 'the size batch took its timer with it')
-  clock.tick(5000)
-  await settle()
-  t.same(shape(batches), [[[1, 2, 3], 'size']], 'no timeout batch after the size batch')
-  t.equal(stream.openBatches, 0)
+t.test(
+  'a batch that goes by size leaves its timer to the next batch, which re-arms it from its own first item',
+  async (t) => {
+    t.plan(7)
+    const { clock, stream, batches } = await twoOfThree(t)
+    t.equal(clock.countTimers(), 1, 'the open batch has a timer')
+    clock.tick(500)
+    stream.write(3)
+    await settle()
+    t.equal(clock.countTimers(), 1, 'kept, not cleared: the next batch re-arms it instead of making one')
+    clock.tick(5000)
+    await settle()
+    t.same(shape(batches), [[[1, 2, 3], 'size']], 'fired for no batch: no timeout batch after the size batch')
+    t.equal(stream.openBatches, 0)
+
+    clock.tick(123)
+    stream.write(4)
+    await settle()
+    t.equal(clock.countTimers(), 1, 'the same timer, re-armed')
+    clock.tick(999)
+    await settle()
+    t.equal(batches.length, 1, 'the next batch waits its own full timeoutMs')
+    clock.tick(1)
+    await settle()
+    t.same(shape(batches), [
+      [[1, 2, 3], 'size'],
+      [[4], 'timeout'],
+    ])
+  },
+)
+
+t.test('a timer left over from a size batch does not keep the process alive', async (t) => {
+  // A real timer, in a process of its own: it exits long before the 60 s timeout would fire.
+  const loader = process.execArgv.find((a) => a.includes('@tapjs/typescript'))
+  const script = [
+    `import { batch } from ${JSON.stringify(new URL('../../lib/index.ts', import.meta.url).href)}`,
+    'const stream = batch({ size: 2, timeoutMs: 60_000 })',
+    'stream.resume()',
+    'stream.write(1)',
+    'stream.write(2)',
+    'setImmediate(() => console.log(stream.openBatches))',
+  ].join('\n')
+  const started = Date.now()
+  const child = spawn(
+    process.execPath,
+    [...(loader === undefined ? [] : [loader]), '--input-type=module', '-e', script],
+    {
+      env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' },
+    },
+  )
+  let out = ''
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+  const [code] = (await once(child, 'exit')) as [number | null]
+  t.equal(code, 0)
+  t.equal(out.trim(), '0', 'the batch went by size')
+  t.ok(Date.now() - started < 45_000, 'exited without waiting for the 60 s timer')
 })
 
 t.test('flushes a partial batch at end of stream with trigger end and leaves no timer', async (t) => {
@@ -135,7 +183,7 @@ t.test('flushes a partial batch at end of stream with trigger end and leaves no 
   t.equal(clock.countTimers(), 0)
 })
 
-t.test('flush() emits the open batch now with trigger flush and cancels its timer', async (t) => {
+t.test('flush() emits the open batch now with trigger flush; its timer fires for no batch', async (t) => {
   t.plan(5)
   const clock = fakeClock(t)
   const stream = batch<number>({ size: 10, timeoutMs: 1000 })
@@ -146,7 +194,9 @@ t.test('flush() emits the open batch now with trigger flush and cancels its time
   stream.flush()
   await settle()
   t.same(shape(batches), [[[1, 2], 'flush']])
-  t.equal(clock.countTimers(), 0, 'the flushed batch took its timer')
+  clock.tick(5000)
+  await settle()
+  t.equal(batches.length, 1, 'its timer fires for no batch')
   t.equal(stream.openBatches, 0)
   stream.flush()
   await settle()
@@ -165,7 +215,7 @@ interface Keyed {
 }
 
 t.test('keeps one open batch and one timer per key, and batches carry their key', async (t) => {
-  t.plan(3)
+  t.plan(5)
   const clock = fakeClock(t)
   const stream = batch<Keyed, string>({ size: 2, timeoutMs: 1000, key: (item) => item.k })
   const batches = batchesOf(stream)
@@ -185,7 +235,11 @@ t.test('keeps one open batch and one timer per key, and batches carry their key'
     ],
     'each key fills its own batch',
   )
-  t.same([stream.openBatches, clock.countTimers()], [1, 1], 'only key c is still open')
+  t.equal(stream.openBatches, 1, 'only key c is still open')
+  clock.tick(1000)
+  await settle()
+  t.same(batches.at(-1)?.key, 'c', 'and only c times out')
+  t.equal(batches.length, 3)
 })
 
 t.test('runs an independent timer per key, each from its own first item', async (t) => {
