@@ -33,6 +33,7 @@ import {
   retryOptionFields,
   type ResolvedOptions,
 } from '../../lib/options.js'
+import { sendRequest } from './send-request.js'
 
 /** What `itemResults` gives for one item: `true` (accepted) or the server's reason for rejecting it. */
 export type ItemResult = true | { readonly error: string; readonly code?: string }
@@ -241,24 +242,6 @@ export function metadataIdempotencyKey(messages: readonly Message[]): string {
     .digest('base64url')
 }
 
-/** Reads at most `limit` bytes of a response body as text, then drops the rest. */
-async function readPrefix(
-  body: AsyncIterable<Buffer> & { destroy(): unknown },
-  limit: number,
-): Promise<string> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of body) {
-    chunks.push(chunk)
-    size += chunk.length
-    if (size >= limit) {
-      body.destroy()
-      break
-    }
-  }
-  return Buffer.concat(chunks).toString('utf8', 0, Math.min(size, limit))
-}
-
 /**
  * A sink that sends each batch to an HTTP endpoint. See `docs/adapters/http.md`.
  *
@@ -416,36 +399,30 @@ export function httpSink<T = unknown>(options: HttpSinkOptions<T>): HttpSink<T> 
     }
   }
 
+  /** Bytes of the body to keep: all of a 2xx when `itemResults` reads it, the start of an error. */
+  const keep = (status: number): number =>
+    status >= 200 && status < 300 ? (itemResults === undefined ? 0 : Infinity) : ERROR_BODY_LIMIT
+
   /** One request; resolves with the parsed body when `itemResults` needs it; throws on a non-2xx. */
   async function attempt(payload: Body, headers: readonly string[], n: number): Promise<unknown> {
     stats.requests++
     if (n > 1) stats.retries++
-    const {
-      statusCode,
-      headers: responseHeaders,
-      body,
-    } = await pool.request({
-      path,
-      method: o.method,
-      headers: headers as string[],
-      body: payload,
-      idempotent,
-    })
-    if (statusCode >= 200 && statusCode < 300) {
-      if (itemResults === undefined) {
-        await body.dump()
-        return undefined
-      }
-      const text = await body.text()
-      if (text === '') return undefined
+    const answer = await sendRequest(
+      pool,
+      { path, method: o.method, headers: headers as string[], body: payload, idempotent },
+      keep,
+    )
+    const status = answer.status
+    if (status >= 200 && status < 300) {
+      if (itemResults === undefined || answer.body === '') return undefined
       try {
-        return JSON.parse(text) as unknown
+        return JSON.parse(answer.body) as unknown
       } catch {
-        return text
+        return answer.body
       }
     }
-    const error = new HttpStatusError(statusCode, await readPrefix(body, ERROR_BODY_LIMIT).catch(() => ''))
-    const retryAfter = parseRetryAfter(responseHeaders['retry-after'])
+    const error = new HttpStatusError(status, answer.body)
+    const retryAfter = parseRetryAfter(answer.retryAfter)
     if (retryAfter !== undefined) retryAfterOf.set(error, retryAfter)
     throw error
   }
