@@ -106,9 +106,12 @@ export function processorStage(rt: ProcessorRuntime): (chunk: Message[]) => Outp
       if (message.skipProcessing) continue
       const t0 = traced ? beginMessage(message) : 0
       const result = call(message, t0, traced)
-      if (result === THREW) continue
-      if (isThenable(result)) return continueAsync(chunk, messages, i, result, t0, traced, startedAt)
-      returned(message, result)
+      // The common returns first: no `then` lookup on a message.
+      if (result !== message && result !== undefined) {
+        if (result === THREW) continue
+        if (isThenable(result)) return continueAsync(chunk, messages, i, result, t0, traced, startedAt)
+        returned(message, result)
+      }
       if (traced) endMessage(message, t0, undefined)
     }
     return settle(chunk, startedAt)
