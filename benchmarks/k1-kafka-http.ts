@@ -21,6 +21,7 @@ import kafkajs from 'kafkajs'
 import { Pool } from 'undici'
 import { httpSink } from '../adapters/http/index.js'
 import { kafkaIdempotencyKey, kafkaSource, type KafkaMetadata } from '../adapters/kafka/index.js'
+import { isJsonText } from '../lib/internal/json-check.js'
 import { Pipeline } from '../lib/pipeline/pipeline.js'
 import type { Message } from '../lib/message.js'
 import { silentLogger, type BenchCase, type Workload } from './harness.js'
@@ -111,7 +112,8 @@ export function k1KafkaHttp(n = 1_000_000): Workload {
           batchers: { default: { batchSize: BATCH_SIZE, batchTimeoutMs: 100, concurrency: CONNECTIONS } },
           // One partition per batch; the value goes as its bytes (the sink takes bytes as JSON text).
           handleMessage: (_, m: Message) => {
-            if (check) JSON.parse(String(m.data))
+            // The check `streamway forward` makes by default: the bytes are one JSON text in UTF-8.
+            if (check && !isJsonText(m.data as Buffer)) throw new Error('k1: a value is not JSON')
             return m.putBatchKey((m.metadata as KafkaMetadata).partition)
           },
           handleBatch: async (_, messages) => {

@@ -7,6 +7,7 @@
  */
 import type { SASLOptions } from 'kafkajs'
 import { MalformedRecordError } from '../../lib/errors.js'
+import { jsonTextError } from '../../lib/internal/json-check.js'
 import { defaultLogger } from '../../lib/logger.js'
 import type { Message } from '../../lib/message.js'
 import { Pipeline } from '../../lib/pipeline/pipeline.js'
@@ -58,27 +59,35 @@ async function openTarget(
 }
 
 /**
- * The record's value as the body item. `json`: checked to be JSON (a value that is not fails, for
- * the dead-letter file), then sent as its own bytes (the sinks take bytes as JSON text: no second
- * stringify); `raw`: sent as it is, unchecked; `text`: sent as a JSON string.
+ * The record's value as the body item. `json`: checked to be JSON in UTF-8 (a value that is not
+ * fails, for the dead-letter file), then sent as its own bytes (the sinks take bytes as JSON text:
+ * no second stringify); `raw`: sent as it is, unchecked; `text`: sent as a JSON string.
  */
 function decode(message: Message, format: ForwardConfig['valueFormat']): Message {
   const value = message.data as Buffer | null
   if (value === null || format === 'raw') return message
+  if (format === 'text') return message.putData(value.toString('utf8'))
+  // The bytes are checked as they are; only a value that fails is decoded, to say why.
+  const at = jsonTextError(value)
+  if (at === -1) return message
+  const meta = message.metadata as KafkaMetadata
   const text = value.toString('utf8')
-  if (format === 'text') return message.putData(text)
+  return message.failed(
+    new MalformedRecordError(
+      `The value at ${meta.topic}/${String(meta.partition)}@${meta.offset} is not JSON: ${whyNotJson(text, value, at)}`,
+      { raw: text.slice(0, 1000) },
+    ),
+  )
+}
+
+/** Why a value is not JSON: `JSON.parse`'s words, or the byte that is not UTF-8. */
+function whyNotJson(text: string, value: Buffer, at: number): string {
   try {
     JSON.parse(text)
-    return message
   } catch (error) {
-    const meta = message.metadata as KafkaMetadata
-    return message.failed(
-      new MalformedRecordError(
-        `The value at ${meta.topic}/${String(meta.partition)}@${meta.offset} is not JSON: ${(error as Error).message}`,
-        { raw: text.slice(0, 1000) },
-      ),
-    )
+    return (error as Error).message
   }
+  return `byte ${String(at)} (0x${(value[at] ?? 0).toString(16)}) is not UTF-8`
 }
 
 /** Runs until stopped; resolves with the exit code. */

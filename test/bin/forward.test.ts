@@ -28,7 +28,7 @@ function capture(signal: AbortSignal): { io: CliIo; stderr: () => string } {
   }
 }
 
-async function produce(address: string, topic: string, values: string[]): Promise<void> {
+async function produce(address: string, topic: string, values: (string | Buffer)[]): Promise<void> {
   const kafka = new Kafka({ brokers: [address], logLevel: logLevel.NOTHING })
   const producer = kafka.producer()
   await producer.connect()
@@ -44,9 +44,11 @@ t.test(
     const address = await broker.start()
     const topic = uniqueName('orders')
     broker.createTopic(topic, 4)
-    const values = Array.from({ length: 1000 }, (_, id) =>
+    const values: (string | Buffer)[] = Array.from({ length: 1000 }, (_, id) =>
       id % 250 === 7 ? `not json ${String(id)}` : JSON.stringify({ id }),
     )
+    // JSON.parse of its decoded text would pass ("\ufffd\ufffd"), but the bytes are not UTF-8.
+    values[500] = Buffer.from([0x22, 0xc0, 0xaf, 0x22])
     await produce(address, topic, values)
     const server = await startServer(t, (_req, res) => {
       ok(res)
@@ -81,13 +83,13 @@ t.test(
     )
     const delivered = () => server.requests.flatMap((r) => JSON.parse(r.body) as { id: number }[])
     const deadline = Date.now() + 30_000
-    while (delivered().length < 996 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    while (delivered().length < 995 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
     abort.abort()
     const code = await run
     t.equal(code, 1, 'exit 1: some records were dead-lettered')
     const ids = delivered().map((r) => r.id)
-    t.equal(new Set(ids).size, 996, 'every good record delivered')
-    t.equal(ids.length, 996, 'each once (no rebalance, no crash)')
+    t.equal(new Set(ids).size, 995, 'every good record delivered')
+    t.equal(ids.length, 995, 'each once (no rebalance, no crash)')
     t.ok(
       server.requests.every((r) => r.key !== undefined && /^[\w.-]+-\d+-\d+-\d+-\d+$/.test(r.key)),
       'idempotency key from topic-partition-offsets',
@@ -96,9 +98,14 @@ t.test(
     const dead = readFileSync(deadLetter, 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { reason: { name: string } })
-    t.equal(dead.length, 4)
+      .map((l) => JSON.parse(l) as { reason: { name: string; message: string } })
+    t.equal(dead.length, 5)
     t.ok(dead.every((d) => d.reason.name === 'MalformedRecordError'))
+    t.equal(
+      dead.filter((d) => d.reason.message.endsWith('is not JSON: byte 1 (0xc0) is not UTF-8')).length,
+      1,
+      'the value that is not UTF-8, with the byte',
+    )
     t.same(
       Object.values(broker.committedOffsets('fwd')[topic] ?? {}),
       broker.highWatermarks(topic),
@@ -113,7 +120,7 @@ t.test(
       ),
       'progress lines: rate, failures, lag per partition',
     )
-    t.match(c.stderr(), /forwarded +996/)
+    t.match(c.stderr(), /forwarded +995/)
   },
 )
 
