@@ -68,3 +68,13 @@ export function seededRandom(seed: number): () => number {
 export async function settle(n = 5): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve))
 }
+
+/** Turns the event loop until `source.reads` stops moving (at most 50 × `settle(20)`); returns it. */
+export async function readsSettled(source: { readonly reads: number }): Promise<number> {
+  let last = -1
+  for (let i = 0; i < 50 && source.reads !== last; i++) {
+    last = source.reads
+    await settle(20)
+  }
+  return last
+}

@@ -13,7 +13,7 @@ import {
 } from '../../lib/index.js'
 import { Intake } from '../../lib/pipeline/intake.js'
 import { PipelineMetrics } from '../../lib/pipeline/metrics.js'
-import { countingSource, range, seededRandom, settle } from '../helpers.js'
+import { countingSource, range, seededRandom, readsSettled, settle } from '../helpers.js'
 import {
   deferred,
   randomPause,
@@ -329,11 +329,7 @@ t.test(
       if (pipeline.state !== 'stopped') await pipeline.stop()
     })
     await pipeline.start()
-    let last = -1
-    for (let i = 0; i < 50 && source.reads !== last; i++) {
-      last = source.reads
-      await settle(20)
-    }
+    const last = await readsSettled(source)
     t.equal(source.reads, last, 'the reads settled')
     t.ok(source.reads > 0, 'the pipeline read something')
     // The engine's buffers hold a few thousand messages (docs/pipeline.md, Memory); the source

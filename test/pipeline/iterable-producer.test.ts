@@ -142,36 +142,27 @@ t.test('backpressure: an async iterable is pulled only about highWaterMark chunk
   stream.destroy()
 })
 
+/** A sync or async iterable that yields 1, then throws `thrown`. */
+function oneThenThrow(kind: 'sync' | 'async', thrown: unknown): MessageIterable<number> {
+  return kind === 'sync'
+    ? (function* () {
+        yield 1
+        throw thrown
+      })()
+    : (async function* () {
+        yield await Promise.resolve(1)
+        throw thrown
+      })()
+}
+
 for (const kind of ['sync', 'async'] as const) {
   t.test(`${kind}: an error the iterable throws fails the stream with it`, async (t) => {
     const boom = new Error('boom')
-    const values: MessageIterable<number> =
-      kind === 'sync'
-        ? (function* () {
-            yield 1
-            throw boom
-          })()
-        : (async function* () {
-            yield await Promise.resolve(1)
-            throw boom
-          })()
-    await t.rejects(fromIterable(values).toArray(), boom)
+    await t.rejects(fromIterable(oneThenThrow(kind, boom)).toArray(), boom)
   })
 
   t.test(`${kind}: a throw that is not an Error still fails the stream, with an Error`, async (t) => {
-    const values: MessageIterable<number> =
-      kind === 'sync'
-        ? (function* () {
-            yield 1
-            // eslint-disable-next-line @typescript-eslint/only-throw-error
-            throw undefined
-          })()
-        : (async function* () {
-            yield await Promise.resolve(1)
-            // eslint-disable-next-line @typescript-eslint/only-throw-error
-            throw undefined
-          })()
-    const stream = fromIterable(values)
+    const stream = fromIterable(oneThenThrow(kind, undefined))
     stream.resume()
     const [error] = (await once(stream, 'error')) as [unknown]
     t.ok(error instanceof Error, 'an Error, not a premature close without one')

@@ -17,7 +17,7 @@ import {
   type Producer,
   type StopReport,
 } from '../../lib/index.js'
-import { countingSource, range, settle } from '../helpers.js'
+import { countingSource, range, readsSettled, settle } from '../helpers.js'
 import { deferred, loggerInto, uniqueName, until } from './fixtures.js'
 
 const silent = pino({ level: 'silent' })
@@ -519,12 +519,7 @@ t.test(
       },
     })
     await pipeline.start()
-    // Settle: keep turning the event loop until the reads stop moving.
-    let last = -1
-    for (let i = 0; i < 50 && source.reads !== last; i++) {
-      last = source.reads
-      await settle(20)
-    }
+    const last = await readsSettled(source)
     t.equal(source.reads, last, 'the reads settled')
     t.ok(source.reads > 0, 'the pipeline read something')
     t.ok(source.reads < 2000, `reads stay bounded while stalled (${String(source.reads)})`)

@@ -66,6 +66,19 @@ function clientOf(address: string): Kafka {
  * Records `{ id }` for ids 0 … n - 1 produced through `kafkaSink`, 100 per batch, to a topic that is
  * auto-created (the mock refuses CreateTopics: 4 partitions on both peers); resolves with the count sent.
  */
+/** A `kafkaSource` of `group` reading `topic` from the beginning, committing every 100 ms. */
+function groupSource(kafka: Kafka, group: string, topic: string) {
+  return kafkaSource({
+    client: kafka,
+    groupId: group,
+    topics: [topic],
+    fromBeginning: true,
+    consumer,
+    commitIntervalMs: 100,
+    logger: silentLogger(),
+  })
+}
+
 async function produceThroughSink(kafka: Kafka, topic: string, n: number): Promise<number> {
   const sink = kafkaSink({ client: kafka, topic, logger: silentLogger() })
   for (let i = 0; i < n; i += 100)
@@ -105,15 +118,7 @@ for (const [peer, start, skip] of peers)
       t.equal(await produceThroughSink(kafka, topic, N), N)
       const seen = new Set<number>()
       const group = uniqueName('group')
-      const source = kafkaSource({
-        client: kafka,
-        groupId: group,
-        topics: [topic],
-        fromBeginning: true,
-        consumer,
-        commitIntervalMs: 100,
-        logger: silentLogger(),
-      })
+      const source = groupSource(kafka, group, topic)
       const p = new Pipeline({
         name: uniqueName('cross'),
         producer: { source },
@@ -158,15 +163,7 @@ for (const [peer, start, skip] of peers)
         const group = uniqueName('split-group')
         const seenBy = [new Set<number>(), new Set<number>()]
         const pipelines = seenBy.map((seen, i) => {
-          const source = kafkaSource({
-            client: kafka,
-            groupId: group,
-            topics: [topic],
-            fromBeginning: true,
-            consumer,
-            commitIntervalMs: 100,
-            logger: silentLogger(),
-          })
+          const source = groupSource(kafka, group, topic)
           return new Pipeline({
             name: uniqueName(`split-${String(i)}`),
             producer: { source },
