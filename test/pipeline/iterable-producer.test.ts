@@ -18,8 +18,10 @@ async function chunksOf(stream: Readable): Promise<unknown[][]> {
 
 async function* slowly<T>(values: readonly T[], every: number): AsyncGenerator<T> {
   for (let i = 0; i < values.length; i++) {
-    // A value that is not ready: the iterable waits a timer turn every `every` values.
-    if (i > 0 && i % every === 0) await new Promise((resolve) => setTimeout(resolve, 1))
+    // A value that is not ready: the iterable waits one turn every `every` values. An immediate,
+    // not a timer: it runs after the producer's own immediate, queued earlier in the same turn, so
+    // the partial chunk goes out first on any host. (A 1 ms timer could fire first on a slow one.)
+    if (i > 0 && i % every === 0) await new Promise((resolve) => setImmediate(resolve))
     yield values[i] as T
   }
 }
