@@ -32,8 +32,12 @@ export const fromIterableOptionsSchema = z.strictObject({
 /** Options of `fromIterable`. */
 export type FromIterableOptions = z.input<typeof fromIterableOptionsSchema>
 
-/** What `fromIterable` reads: values, or `Message`s (kept as they are, with their acknowledgers). */
-export type MessageIterable<T> = Iterable<T | Message<T>> | AsyncIterable<T | Message<T>>
+/**
+ * What `fromIterable` reads: values, or `Message`s (kept as they are, with their acknowledgers).
+ * `& object` keeps a string out at compile time: it is iterable, but one message per character is
+ * never what was meant.
+ */
+export type MessageIterable<T> = (Iterable<T | Message<T>> | AsyncIterable<T | Message<T>>) & object
 
 /**
  * A producer stream of `iterable`'s values, pushed as `MessageChunk`s of up to `chunkSize`
