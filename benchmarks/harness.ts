@@ -66,6 +66,12 @@ export interface Measurement {
   readonly name: string
   /** Items/s of each measured run. */
   readonly throughputs: readonly number[]
+  /**
+   * CPU time of the whole process (every thread: GC helpers too) per item, in µs, of each measured
+   * run. Beside throughput because on a shared host it drifts less: a neighbour slowing the machine
+   * stretches the wall clock more than the work done per item.
+   */
+  readonly cpuPerItem: readonly number[]
   /** Peak RSS of the process while the case ran, in bytes. */
   readonly peakRss: number
   /** What the case's `verify` said after its last run, when it has one. */
@@ -75,6 +81,8 @@ export interface Measurement {
    * the same round); the row's ratio is then their median.
    */
   readonly roundRatios?: readonly number[]
+  /** The same per round for CPU: the baseline's µs per item over the case's (higher is better). */
+  readonly roundCpuRatios?: readonly number[]
 }
 
 /** One measured (or theoretical) row of a result table. */
@@ -94,6 +102,13 @@ export interface Row {
    * seldom shrinks, so a case run after another reads at least what that one left.
    */
   readonly rssMB: number | null
+  /** Median CPU µs per item (`null` for a theoretical baseline). */
+  readonly cpuUs: number | null
+  /**
+   * The baseline's CPU per item over this case's, so that above 1 is cheaper than the baseline as
+   * `ratio` is; over rounds the median of each round's. `null` without a measured baseline.
+   */
+  readonly cpuRatio: number | null
 }
 
 const UNIT = 'items/s'
@@ -122,6 +137,7 @@ export function median(values: readonly number[]): number {
  */
 export async function measureCase(bench: BenchCase, runs: number): Promise<Measurement> {
   const throughputs: number[] = []
+  const cpuPerItem: number[] = []
   let peakRss = 0
   const sample = () => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss())
@@ -136,17 +152,28 @@ export async function measureCase(bench: BenchCase, runs: number): Promise<Measu
     for (let run = -1; run < runs; run++) {
       await bench.prepare?.()
       globalThis.gc?.()
+      const cpuAtStart = process.cpuUsage()
       const start = performance.now()
       await bench.run()
       const seconds = (performance.now() - start) / 1000
+      const cpu = process.cpuUsage(cpuAtStart)
       sample()
       verified = await bench.verify?.()
-      if (run >= 0) throughputs.push(bench.items / seconds)
+      if (run >= 0) {
+        throughputs.push(bench.items / seconds)
+        cpuPerItem.push((cpu.user + cpu.system) / bench.items)
+      }
     }
   } finally {
     clearInterval(sampler)
   }
-  return { name: bench.name, throughputs, peakRss, ...(verified === undefined ? {} : { verified }) }
+  return {
+    name: bench.name,
+    throughputs,
+    cpuPerItem,
+    peakRss,
+    ...(verified === undefined ? {} : { verified }),
+  }
 }
 
 /**
@@ -170,17 +197,21 @@ export async function measureAll(
 
 /** Rows of a workload from the measurements of `casesOf(workload)`, the baseline row first. */
 export function toRows(workload: Workload, measurements: readonly Measurement[]): Row[] {
-  const rows = measurements.map(({ name, throughputs, peakRss, roundRatios }) => ({
-    roundRatios,
-    workload: workload.id,
-    name,
-    median: median(throughputs),
-    min: Math.min(...throughputs),
-    max: Math.max(...throughputs),
-    unit: UNIT,
-    n: throughputs.length,
-    rssMB: Math.round((peakRss / MB) * 10) / 10,
-  }))
+  const rows = measurements.map(
+    ({ name, throughputs, cpuPerItem, peakRss, roundRatios, roundCpuRatios }) => ({
+      roundRatios,
+      roundCpuRatios,
+      workload: workload.id,
+      name,
+      median: median(throughputs),
+      min: Math.min(...throughputs),
+      max: Math.max(...throughputs),
+      unit: UNIT,
+      n: throughputs.length,
+      rssMB: Math.round((peakRss / MB) * 10) / 10,
+      cpuUs: median(cpuPerItem),
+    }),
+  )
   const unit = workload.unit ?? UNIT
   const given = workload.baseline
   const baseline = isLimit(given)
@@ -193,16 +224,24 @@ export function toRows(workload: Workload, measurements: readonly Measurement[])
         unit: UNIT,
         n: 0,
         rssMB: null,
+        cpuUs: null,
         roundRatios: undefined,
+        roundCpuRatios: undefined,
       }
     : rows.shift()!
-  return [baseline, ...rows].map(({ roundRatios, ...row }) => ({
+  return [baseline, ...rows].map(({ roundRatios, roundCpuRatios, ...row }) => ({
     ...row,
     unit,
     ratio:
       roundRatios === undefined || roundRatios.length === 0
         ? row.median / baseline.median
         : median(roundRatios),
+    cpuRatio:
+      baseline.cpuUs === null || row.cpuUs === null
+        ? null
+        : roundCpuRatios === undefined || roundCpuRatios.length === 0
+          ? baseline.cpuUs / row.cpuUs
+          : median(roundCpuRatios),
   }))
 }
 
@@ -224,9 +263,17 @@ export function joinRounds(rounds: readonly (readonly Measurement[])[], workload
     return {
       name: measurement.name,
       throughputs: of.flatMap((m) => m.throughputs),
+      cpuPerItem: of.flatMap((m) => m.cpuPerItem),
       peakRss: Math.max(...of.map((m) => m.peakRss)),
       ...(of.at(-1)?.verified === undefined ? {} : { verified: of.at(-1)?.verified }),
       roundRatios: rounds.map((round) => median(round[index]?.throughputs ?? []) / baselineOf(round)),
+      ...(isLimit(given)
+        ? {}
+        : {
+            roundCpuRatios: rounds.map(
+              (round) => median(round[0]?.cpuPerItem ?? []) / median(round[index]?.cpuPerItem ?? []),
+            ),
+          }),
     }
   })
 }
@@ -245,7 +292,10 @@ export async function measure(workload: Workload, runs: number): Promise<Row[]> 
 
 const integer = (value: number) => Math.round(value).toLocaleString('en-US')
 
-/** Prints a workload's rows as a table: name, median, min–max, unit, ratio to baseline, peak RSS. */
+/**
+ * Prints a workload's rows as a table: name, median, min–max, unit, ratio to baseline, CPU µs per
+ * item and its ratio, peak RSS.
+ */
 export function printTable(workload: Workload, rows: readonly Row[]): void {
   const cells = rows.map((row) => [
     row.name,
@@ -253,9 +303,11 @@ export function printTable(workload: Workload, rows: readonly Row[]): void {
     row.n === 0 ? '(theoretical)' : `${integer(row.min)}–${integer(row.max)}`,
     row.unit,
     row.ratio.toFixed(2),
+    row.cpuUs === null ? '–' : row.cpuUs.toFixed(3),
+    row.cpuRatio === null ? '–' : row.cpuRatio.toFixed(2),
     row.rssMB === null ? '–' : row.rssMB.toFixed(1),
   ])
-  const header = ['case', 'median', 'min–max', 'unit', 'ratio', 'peak RSS MB']
+  const header = ['case', 'median', 'min–max', 'unit', 'ratio', 'CPU µs/item', 'CPU ratio', 'peak RSS MB']
   const widths = header.map((title, column) =>
     Math.max(title.length, ...cells.map((row) => row[column]!.length)),
   )
@@ -273,11 +325,12 @@ export function printTable(workload: Workload, rows: readonly Row[]): void {
 }
 
 /**
- * Prints one JSON object per row: `workload, name, median, min, max, unit, n`, then `ratio, rssMB`.
+ * Prints one JSON object per row: `workload, name, median, min, max, unit, n`, then `ratio, rssMB,
+ * cpuUs, cpuRatio`.
  * Throughputs are rounded to whole items/s and ratios to 3 decimals: finer digits are noise.
  */
 export function printJson(rows: readonly Row[]): void {
-  for (const { workload, name, median, min, max, unit, n, ratio, rssMB } of rows) {
+  for (const { workload, name, median, min, max, unit, n, ratio, rssMB, cpuUs, cpuRatio } of rows) {
     const [med, lo, hi] = [median, min, max].map(Math.round)
     console.log(
       JSON.stringify({
@@ -290,6 +343,8 @@ export function printJson(rows: readonly Row[]): void {
         n,
         ratio: +ratio.toFixed(3),
         rssMB,
+        cpuUs: cpuUs === null ? null : +cpuUs.toFixed(4),
+        cpuRatio: cpuRatio === null ? null : +cpuRatio.toFixed(3),
       }),
     )
   }

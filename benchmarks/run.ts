@@ -184,8 +184,14 @@ async function runWorkload(id: string): Promise<void> {
   if (json) printJson(rows)
   else printTable(workload, rows)
   if (rounds > 1)
-    for (const { name, roundRatios } of measurements.slice(isLimit(workload.baseline) ? 0 : 1))
-      info(`${name}: ratio by round ${(roundRatios ?? []).map((r) => r.toFixed(2)).join(', ')}`)
+    for (const { name, roundRatios, roundCpuRatios } of measurements.slice(
+      isLimit(workload.baseline) ? 0 : 1,
+    )) {
+      const listed = (ratios: readonly number[] | undefined) =>
+        (ratios ?? []).map((r) => r.toFixed(2)).join(', ')
+      info(`${name}: ratio by round ${listed(roundRatios)}`)
+      if (roundCpuRatios !== undefined) info(`${name}: CPU ratio by round ${listed(roundCpuRatios)}`)
+    }
   for (const { name, verified } of measurements) if (verified !== undefined) info(`${name}: ${verified}`)
   for (const gate of workload.gates ?? []) info(await gate())
   if (!isolate)
