@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { Pool } from 'undici'
+import { Pool, type Dispatcher } from 'undici'
 import { sendRequest } from '../../../adapters/http/send-request.js'
 import { startServer } from './server.js'
 
@@ -119,4 +119,25 @@ t.test('a closed pool rejects at once', async (t) => {
     sendRequest(pool, post('x'), () => 0),
     { code: 'UND_ERR_DESTROYED' },
   )
+})
+
+t.test('a request undici starts over keeps nothing of the answer it was getting before', async (t) => {
+  // undici resends a pipelined idempotent request whose connection failed mid-answer; the handler
+  // sees onRequestStart again. A scripted dispatcher plays that: a 503 with Retry-After and part of
+  // its body, then the resent request's 200 without either.
+  const dispatcher = {
+    dispatch(_request: unknown, handler: Dispatcher.DispatchHandler): boolean {
+      const controller = {} as Dispatcher.DispatchController
+      handler.onRequestStart?.(controller, {})
+      handler.onResponseStart?.(controller, 503, { 'retry-after': '7' }, 'Service Unavailable')
+      handler.onResponseData?.(controller, Buffer.from('busy'))
+      handler.onRequestStart?.(controller, {})
+      handler.onResponseStart?.(controller, 200, {}, 'OK')
+      handler.onResponseData?.(controller, Buffer.from('fine'))
+      handler.onResponseEnd?.(controller, {})
+      return true
+    },
+  } as unknown as Dispatcher
+  const answer = await sendRequest(dispatcher, post('x'), (status) => (status === 200 ? Infinity : 4096))
+  t.same(answer, { status: 200, retryAfter: undefined, body: 'fine' })
 })
