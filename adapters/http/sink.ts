@@ -6,14 +6,15 @@
  * even though delivery is at-least-once. With `itemResults`, only the items the server rejected fail.
  *
  * Buffer bound: the sink holds no queue of its own. Each `handleBatch` call holds its batch's payload
- * (one string or Buffer) until the request ends; requests beyond `connections × pipelining` wait in the pool's
- * queue, so at most as many payloads are held as there are `handleBatch` calls in flight (the
- * pipeline's batcher concurrency). `writable()` holds at most `writableHighWaterMark` items plus one
- * batch in flight.
+ * (one string or Buffer) until the request ends; requests beyond `connections × pipelining` wait in
+ * the pool's queue, so at most as many payloads are held as there are `handleBatch` calls in flight
+ * (the pipeline's batcher concurrency). `writable()` holds at most `writableHighWaterMark` items plus
+ * one batch in flight.
  *
  * Hot path: per batch one `map` of the data, one `JSON.stringify`, one UUID, one copy of the header
- * list (built once), one request; per record nothing else (NDJSON: one `JSON.stringify` per record,
- * the format's own cost). Data that is bytes is copied into one Buffer body, with no string made. Retry state (options, closures) is built only after a failed attempt.
+ * list (built once), one request through `sendRequest`; per record nothing else (NDJSON: one
+ * `JSON.stringify` per record, the format's own cost). Data that is bytes is copied into one Buffer
+ * body, with no string made. Retry state (options, closures) is built only after a failed attempt.
  */
 import { isBytes, joinedBytes, jsonText } from '../../lib/internal/json-text.js'
 import { batchMessages, sinkWritable } from '../../lib/internal/sink.js'
