@@ -8,6 +8,8 @@
  * across as many arrays as it takes, keeping the part not yet taken with its source between reads
  * (round-robin between sources goes on meanwhile), so a producer pays `push()`, and the intake
  * `read()`, once per chunk instead of once per message. A plain array is one event like any other.
+ * A `PullSource` (`fromIterable` over a sync iterable) is not read at all once its buffer is empty:
+ * the intake calls it for the messages it needs, straight into the array it is filling.
  *
  * Buffer bound: `highWaterMark` arrays of at most `chunkSize` messages, plus, per producer, the rest
  * of the one `MessageChunk` it is taking apart. It reads a producer only while it is below that, so
@@ -19,6 +21,7 @@ import { Fifo } from '../internal/fifo.js'
 import { MessageChunk } from '../message-chunk.js'
 import { Message, type EntryStamp } from '../message.js'
 import type { PipelineMetrics } from './metrics.js'
+import { isPullSource, takeOver, type Pull } from './pull-source.js'
 
 /** Options of the intake. */
 export interface IntakeOptions {
@@ -31,6 +34,8 @@ export interface IntakeOptions {
 /** A producer's stream and the `MessageChunk` being taken apart, if any. */
 interface Source {
   readonly stream: Readable
+  /** How to pull from a `PullSource` once its buffer is empty; `undefined` for any other stream. */
+  readonly pull: Pull | undefined
   /** Messages of the last `MessageChunk` read, from `at` on not yet taken; `null` when none. */
   rest: readonly Message[] | null
   at: number
@@ -59,8 +64,11 @@ export class Intake extends Readable {
 
   /** Starts reading `stream`. */
   attach(stream: Readable): void {
-    this.#sources.push({ stream, rest: null, at: 0 })
-    stream.on('readable', this.#onReadable)
+    // A pull source has messages whenever asked: no 'readable' to wait for (and listening would
+    // start it filling its buffer).
+    const pull = isPullSource(stream) ? stream[takeOver]() : undefined
+    this.#sources.push({ stream, pull, rest: null, at: 0 })
+    if (pull === undefined) stream.on('readable', this.#onReadable)
     if (this.#wanting) this.#pull()
   }
 
@@ -139,6 +147,10 @@ export class Intake extends Readable {
       const source = sources[this.#next++ % sources.length] as Source
       if (source.rest !== null) take(source, chunk, size, now)
       const stream = source.stream
+      if (source.pull !== undefined && stream.readableLength === 0) {
+        source.pull(chunk, size, now)
+        continue
+      }
       let event: unknown
       while (chunk.length < size && (event = stream.read()) !== null) {
         if (event instanceof MessageChunk) {

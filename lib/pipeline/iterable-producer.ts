@@ -8,14 +8,17 @@
  * ready (one `setImmediate` per partial chunk), so a slow source's values wait at most one turn.
  *
  * Buffer bound: `highWaterMark` chunks in the stream, plus one chunk being filled. Pulling stops
- * while the stream is full and resumes when the pipeline reads.
+ * while the stream is full and resumes when the pipeline reads. In a pipeline, the stream over a
+ * sync iterable holds nothing: the intake takes it over (`PullSource`) and calls the iterator for
+ * each message as the processors want it.
  */
 import { Readable } from 'node:stream'
 import { z } from 'zod'
 import { InvalidOptionError, describeValue, toError } from '../errors.js'
 import { MessageChunk } from '../message-chunk.js'
-import { Message } from '../message.js'
+import { Message, type EntryStamp } from '../message.js'
 import { integer, parseOptions } from '../options.js'
+import { takeOver, type Pull, type PullSource } from './pull-source.js'
 
 /** Schema of `fromIterable`'s options; the docs table and the type come from it. */
 export const fromIterableOptionsSchema = z.strictObject({
@@ -75,11 +78,16 @@ function toMessage(value: unknown): Message {
   return value instanceof Message ? (value as Message) : new Message(value)
 }
 
-/** Over a sync iterator: each `_read` fills chunks until the stream is full or the iterator done. */
-class IterableProducer extends Readable {
+/**
+ * Over a sync iterator: each `_read` fills chunks until the stream is full or the iterator done.
+ * A pipeline's intake takes it over (`PullSource`): it then makes each message when the intake
+ * asks, into the intake's own array, and `_read` does nothing.
+ */
+class IterableProducer extends Readable implements PullSource {
   readonly #iterator: Iterator<unknown>
   readonly #chunkSize: number
   #done = false
+  #pulled = false
 
   constructor(iterator: Iterator<unknown>, chunkSize: number, highWaterMark: number) {
     super({ objectMode: true, highWaterMark })
@@ -88,6 +96,7 @@ class IterableProducer extends Readable {
   }
 
   override _read(): void {
+    if (this.#pulled) return
     const iterator = this.#iterator
     for (;;) {
       const messages: Message[] = []
@@ -113,6 +122,36 @@ class IterableProducer extends Readable {
         return
       }
       if (!more) return
+    }
+  }
+
+  [takeOver](): Pull {
+    this.#pulled = true
+    return this.#pull
+  }
+
+  readonly #pull = (into: Message[], size: number, now: EntryStamp): void => {
+    const iterator = this.#iterator
+    try {
+      // `#done` turns true also when the iterable's own code destroys this stream.
+      while (!this.#done && into.length < size) {
+        const next = iterator.next()
+        if (next.done === true) {
+          this.#done = true
+          if (this.destroyed) return
+          this.push(null)
+          // Nobody reads an empty stream any more: this read sees the end and emits 'end'.
+          this.read(0)
+          return
+        }
+        const message = toMessage(next.value)
+        message.entered = now
+        into.push(message)
+      }
+    } catch (error) {
+      // What the iterator gave before it threw is in the intake already, and goes through.
+      this.#done = true
+      this.destroy(toError(error))
     }
   }
 

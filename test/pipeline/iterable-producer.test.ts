@@ -2,9 +2,17 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { Readable } from 'node:stream'
-import { Message, MessageChunk, fromIterable, type MessageIterable } from '../../lib/index.js'
+import { Message, MessageChunk, Pipeline, fromIterable, type MessageIterable } from '../../lib/index.js'
 import { range, settle } from '../helpers.js'
-import { recordingAcknowledger, runToEnd } from './fixtures.js'
+import {
+  deferred,
+  recordingAcknowledger,
+  runToEnd,
+  silentLogger,
+  stopAtTeardown,
+  uniqueName,
+  until,
+} from './fixtures.js'
 
 /** Everything `stream` pushes until it ends, as the chunks' data. */
 async function chunksOf(stream: Readable): Promise<unknown[][]> {
@@ -226,3 +234,134 @@ t.test('through a pipeline: every value is handled and acked once, in batches', 
   )
   t.equal(ack.acked.size, 13, 'the Messages given with an acknowledger were acked through it')
 })
+
+// In a pipeline, the intake takes a sync iterable's stream over (`PullSource`): it makes each
+// message when a processor wants it, and nothing waits in the stream.
+
+/** Values `0, 1, …` up to `n` (forever without one); `taken()` tells how many were taken, `cleaned()` whether its `finally` ran. */
+function counted(n = Infinity): { values: Generator<number>; taken: () => number; cleaned: () => boolean } {
+  let taken = 0
+  let cleaned = false
+  const values = (function* () {
+    try {
+      while (taken < n) yield taken++
+    } finally {
+      cleaned = true
+    }
+  })()
+  return { values, taken: () => taken, cleaned: () => cleaned }
+}
+
+t.test(
+  'through a pipeline: a sync iterable is pulled as the processors want, nothing waits in the stream',
+  async (t) => {
+    const { values, taken } = counted(100_000)
+    const stream = fromIterable(values, { chunkSize: 100, highWaterMark: 2 })
+    const release = deferred()
+    let batches = 0
+    const pipeline = new Pipeline<number>({
+      name: uniqueName('pull'),
+      logger: silentLogger(),
+      producer: { source: stream },
+      processors: { default: { concurrency: 2, maxDemand: 10 } },
+      batchers: { default: { batchSize: 10, concurrency: 1 } },
+      handleMessage: (_, message) => message,
+      handleBatch: async (_, messages) => {
+        batches++
+        await release.promise
+        return messages
+      },
+    })
+    stopAtTeardown(t, pipeline)
+    await pipeline.start()
+    await until(() => batches === 1)
+    await settle(50)
+    t.equal(stream.readableLength, 0, 'the stream holds no chunk: the intake pulled values as it needed them')
+    t.ok(taken() < 2_000, `a stalled sink stops the pulling (${String(taken())} of 100,000 values taken)`)
+    t.equal(pipeline.metrics().messages.received, taken(), 'every value taken is in the pipeline')
+    release.resolve()
+    t.match(await pipeline.done, { reason: 'ended', successful: 100_000, failed: 0, unacked: 0 })
+  },
+)
+
+t.test(
+  'through a pipeline: values the stream buffered before it was attached come first, in order',
+  async (t) => {
+    const stream = fromIterable(range(500), { chunkSize: 100, highWaterMark: 2 })
+    stream.read(0)
+    t.equal(stream.readableLength, 2, 'two chunks were waiting in the stream')
+    const seen: number[] = []
+    const { report } = await runToEnd<number>(t, stream, {
+      processors: { default: { concurrency: 1, maxDemand: 10 } },
+      handleMessage: (_, message) => {
+        seen.push(message.data)
+        return message
+      },
+    })
+    t.match(report, { reason: 'ended', received: 500, successful: 500 })
+    t.same(seen, range(500), 'each value once, in order')
+  },
+)
+
+t.test('through a pipeline: what the iterable gave before it threw is handled and acked', async (t) => {
+  const boom = new Error('boom')
+  const values = (function* () {
+    for (let i = 0; i < 55; i++) yield i
+    throw boom
+  })()
+  const { report } = await runToEnd<number>(t, fromIterable(values), {
+    processors: { default: { concurrency: 1, maxDemand: 10 } },
+    handleMessage: (_, message) => message,
+  })
+  t.match(report, { reason: 'failed', received: 55, successful: 55, failed: 0, unacked: 0 })
+  t.equal((report.error as { code?: string } | undefined)?.code, 'SW_ERR_PRODUCER_RESTARTS_EXHAUSTED')
+  t.equal(report.error?.cause, boom)
+})
+
+t.test('through a pipeline: stopping it runs the generator’s cleanup and loses nothing taken', async (t) => {
+  const { values, taken, cleaned } = counted()
+  const pipeline = new Pipeline<number>({
+    name: uniqueName('pull-stop'),
+    logger: silentLogger(),
+    producer: { source: fromIterable(values) },
+    processors: { default: { concurrency: 2, maxDemand: 10 } },
+    batchers: { default: { batchSize: 50 } },
+    handleMessage: (_, message) => message,
+    // A sink's I/O: each batch gives the event loop a turn (a sync source with sync callbacks only
+    // would run to its end without one, as any chain of sync Node streams does).
+    handleBatch: async (_, messages) => {
+      await new Promise((resolve) => setImmediate(resolve))
+      return messages
+    },
+  })
+  stopAtTeardown(t, pipeline)
+  await pipeline.start()
+  await until(() => pipeline.metrics().messages.successful >= 1_000)
+  const report = await pipeline.stop()
+  t.ok(cleaned(), 'the generator’s finally ran')
+  t.match(report, { reason: 'stopped', failed: 0, unacked: 0 })
+  t.equal(report.successful, taken(), 'every value taken was acked')
+})
+
+t.test(
+  'through a pipeline: pulled messages are stamped on entry, so their latency is measured',
+  async (t) => {
+    const pipeline = new Pipeline<number>({
+      name: uniqueName('pull-latency'),
+      logger: silentLogger(),
+      producer: { source: fromIterable(range(20)) },
+      processors: { default: { concurrency: 1 } },
+      batchers: { default: { batchSize: 20 } },
+      handleMessage: (_, message) => message,
+      // A real wait only makes the latency longer: the assertion is a lower bound.
+      handleBatch: async (_, messages) => {
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        return messages
+      },
+    })
+    stopAtTeardown(t, pipeline)
+    await pipeline.start()
+    t.match(await pipeline.done, { reason: 'ended', successful: 20 })
+    t.ok(pipeline.metrics().latencyMs.max >= 15, `max latency ${String(pipeline.metrics().latencyMs.max)} ms`)
+  },
+)
