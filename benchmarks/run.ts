@@ -3,7 +3,8 @@
  * `node --expose-gc dist/benchmarks/run.js [w1 w2 w3 w4 m1 f1 f2 h1 k1 adapters] [--runs N] [--json] [--isolate [--rounds N]] [--m1-n N]`.
  * Runs the named workloads (W1–W4 by default; M1 and the adapter workloads F1, F2, H1, K1 only when
  * named, e.g. `npm run bench -- m1` or `npm run bench -- f1`; `adapters` names F1, F2, H1 and K1;
- * `STREAMWAY_BENCH_K1_N` sets K1's record count) and
+ * `STREAMWAY_BENCH_H1_N` and `STREAMWAY_BENCH_K1_N` set H1's and K1's record counts, e.g. to count
+ * instructions under valgrind, see `RESULTS.md`) and
  * prints a table per workload, or one JSON object per row with `--json` (everything else then goes
  * to stderr, so stdout stays parseable).
  *
@@ -65,7 +66,7 @@ const workloads: Readonly<Record<string, () => Workload>> = {
 const adapterWorkloads: Readonly<Record<string, () => Workload>> = {
   f1: () => f1CsvNull(),
   f2: () => f2CsvPostgres(),
-  h1: () => h1Http(),
+  h1: () => h1Http(Number(process.env.STREAMWAY_BENCH_H1_N ?? 1_000_000)),
   k1: () => k1KafkaHttp(Number(process.env.STREAMWAY_BENCH_K1_N ?? 1_000_000)),
 }
 const throughputWorkloads = { ...workloads, ...adapterWorkloads }
