@@ -16,7 +16,7 @@
  * `JSON.stringify` per record, the format's own cost). Data that is bytes is copied into one Buffer
  * body, with no string made. Retry state (options, closures) is built only after a failed attempt.
  */
-import { isBytes, joinedBytes, jsonText } from '../../lib/internal/json-text.js'
+import { dataOf, isBytes, joinedBytes, jsonText } from '../../lib/internal/json-text.js'
 import { batchMessages, sinkWritable } from '../../lib/internal/sink.js'
 import { createHash, randomUUID } from 'node:crypto'
 import { Writable } from 'node:stream'
@@ -337,7 +337,7 @@ export function httpSink<T = unknown>(options: HttpSinkOptions<T>): HttpSink<T> 
     if (!ndjson) {
       if (bytes === 0)
         try {
-          const json = JSON.stringify(messages.map((m) => m.data)) as string | undefined
+          const json = JSON.stringify(dataOf(messages)) as string | undefined
           if (json !== undefined) return { payload: json, sent: messages }
         } catch {
           // One item has no JSON form: find it below, fail it, send the others.

@@ -40,6 +40,17 @@ export function joinedBytes(items: readonly { readonly data: unknown }[], lines:
   return body
 }
 
+/**
+ * The `data` of each item, in a packed array: `JSON.stringify` walks a packed array on its fast
+ * path, while the holey array `Array.prototype.map` makes goes element by element through the
+ * slow one (~10% of the stringify of a batch of small records).
+ */
+export function dataOf(items: readonly { readonly data: unknown }[]): unknown[] {
+  const data: unknown[] = []
+  for (let i = 0; i < items.length; i++) data.push((items[i] as { data: unknown }).data)
+  return data
+}
+
 /** The UTF-8 text of bytes. */
 export function bytesText(value: Uint8Array): string {
   return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8')

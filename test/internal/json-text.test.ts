@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { bytesText, isBytes, joinedBytes, jsonText } from '../../lib/internal/json-text.js'
+import { bytesText, dataOf, isBytes, joinedBytes, jsonText } from '../../lib/internal/json-text.js'
 
 t.test('values are stringified; bytes are JSON text already; no JSON form is an error', (t) => {
   t.equal(jsonText({ a: [1, 'x'] }), '{"a":[1,"x"]}')
@@ -55,5 +55,21 @@ t.test('joinedBytes matches the text join for any JSON texts', (t) => {
     { numRuns: 500 },
   )
   t.pass('500 random cases')
+  t.end()
+})
+
+t.test('dataOf: the data of each item, in order, in a new array with no holes', (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.jsonValue()), (values) => {
+      const items = values.map((data) => ({ data }))
+      const data = dataOf(items)
+      t.not(data, items)
+      t.equal(data.length, values.length)
+      t.equal(Object.keys(data).length, values.length, 'every index is set')
+      data.forEach((value, i) => t.equal(value, values[i]))
+      t.equal(JSON.stringify(data), JSON.stringify(values))
+    }),
+  )
+  t.same(dataOf([]), [])
   t.end()
 })
