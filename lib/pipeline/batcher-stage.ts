@@ -4,13 +4,18 @@
  * size (a count or an accumulator) and timeout. A message with `batchMode: 'flush'` has its batch
  * emitted as soon as the array it came in is placed, as Broadway's batcher does.
  *
- * Buffer bound: `highWaterMark` arrays on the writable side, one open batch per batch key,
+ * `BatcherLane` is that work on a batch builder; `BatcherStage` runs it as a stream of its own, and
+ * `BatchingProcessors` inside the processors' stream (one lane, processors not partitioned).
+ *
+ * Buffer bound of `BatcherStage`: `highWaterMark` arrays on the writable side, one open batch per batch key,
  * `highWaterMark` batches on the readable side (see `BatchingDuplex`).
  */
 import {
   BatchingDuplex,
   type Batch,
   type BatchAccumulator,
+  type BatchBuilder,
+  type BatchRules,
   type BatchTrigger,
 } from '../internal/batch-builder.js'
 import type { Message } from '../message.js'
@@ -54,39 +59,50 @@ function batchKeyOf(message: Message): unknown {
   return message.batchKey
 }
 
-/** See the module comment. */
-export class BatcherStage extends BatchingDuplex<Message[], Message, unknown, unknown> {
+/** The batch builder's rules for a lane's options. */
+export function batcherRules(options: BatcherLaneOptions): BatchRules<Message, unknown, unknown> {
+  const size = options.batchSize
+  return {
+    size: typeof size === 'number' ? size : Infinity,
+    timeoutMs: options.batchTimeoutMs,
+    keyOf: batchKeyOf,
+    accumulator: typeof size === 'number' ? undefined : size,
+  }
+}
+
+/**
+ * A batcher lane's work on its builder, whatever stream it runs in: places arrays of messages
+ * (flush-mode messages emit their batch), fails a message the size rule rejects, makes the
+ * `PendingBatch` of each finished batch, and keeps the lane's counters and telemetry.
+ */
+export class BatcherLane {
   readonly #options: BatcherLaneOptions
+  readonly #builder: BatchBuilder<Message>
+  readonly #pushOther: (unit: PendingBatch) => void
 
-  constructor(options: BatcherLaneOptions) {
-    const size = options.batchSize
-    super(
-      {
-        size: typeof size === 'number' ? size : Infinity,
-        timeoutMs: options.batchTimeoutMs,
-        keyOf: batchKeyOf,
-        accumulator: typeof size === 'number' ? undefined : size,
-      },
-      options.highWaterMark,
-    )
+  /** @param pushOther hands on a batch of one rejected message (not from the builder). */
+  constructor(
+    options: BatcherLaneOptions,
+    builder: BatchBuilder<Message>,
+    pushOther: (unit: PendingBatch) => void,
+  ) {
     this.#options = options
+    this.#builder = builder
+    this.#pushOther = pushOther
   }
 
-  /** Messages in open batches now. */
-  get openMessages(): number {
-    return this.builder.openItems
-  }
-
-  protected accept(chunk: Message[]): void {
+  /** Places an array of messages in their batches. */
+  accept(chunk: Message[]): void {
     const o = this.#options
     o.counters.inBatches += chunk.length
     const traced = channels.batcherStart.hasSubscribers || channels.batcherStop.hasSubscribers
     const t0 = traced ? performance.now() : 0
     if (traced) channels.batcherStart.publish({ pipeline: o.pipeline, batcher: o.batcher, messages: chunk })
+    const builder = this.#builder
     let flushKeys: unknown[] | undefined
     for (const message of chunk) {
       try {
-        this.builder.add(message)
+        builder.add(message)
       } catch (error) {
         // A message over the accumulator's cap on its own (or whose size rule throws) fails alone.
         this.#reject(message.failed(error))
@@ -94,7 +110,7 @@ export class BatcherStage extends BatchingDuplex<Message[], Message, unknown, un
       }
       if (message.batchMode === 'flush') (flushKeys ??= []).push(message.batchKey)
     }
-    if (flushKeys !== undefined) for (const key of flushKeys) this.builder.flushKey(key, 'flush')
+    if (flushKeys !== undefined) for (const key of flushKeys) builder.flushKey(key, 'flush')
     if (traced)
       channels.batcherStop.publish({
         pipeline: o.pipeline,
@@ -114,10 +130,11 @@ export class BatcherStage extends BatchingDuplex<Message[], Message, unknown, un
       size: 1,
       trigger: 'size',
     }
-    this.pushOther({ messages: [message], info, rejected: true } satisfies PendingBatch)
+    this.#pushOther({ messages: [message], info, rejected: true })
   }
 
-  protected wrapBatch(batch: Batch<Message>): PendingBatch {
+  /** The `PendingBatch` of a finished batch; counts it. */
+  wrap(batch: Batch<Message>): PendingBatch {
     const o = this.#options
     const size = batch.items.length
     const counters = o.counters
@@ -131,5 +148,25 @@ export class BatcherStage extends BatchingDuplex<Message[], Message, unknown, un
       info: { batcher: o.batcher, batchKey: batch.key, partition: o.partition, size, trigger: batch.trigger },
       rejected: false,
     }
+  }
+}
+
+/** A batcher lane as a stream of its own: arrays of messages in, `PendingBatch`es out. */
+export class BatcherStage extends BatchingDuplex<Message[], Message, unknown, unknown> {
+  readonly #lane: BatcherLane
+
+  constructor(options: BatcherLaneOptions) {
+    super(batcherRules(options), options.highWaterMark)
+    this.#lane = new BatcherLane(options, this.builder, (unit) => {
+      this.pushOther(unit)
+    })
+  }
+
+  protected accept(chunk: Message[]): void {
+    this.#lane.accept(chunk)
+  }
+
+  protected wrapBatch(batch: Batch<Message>): PendingBatch {
+    return this.#lane.wrap(batch)
   }
 }

@@ -9,6 +9,9 @@
  *     → [batcher router (when more than one lane) → batcher stage (per lane) → batch processors
  *        (concurrentMap)] → acks
  *
+ * With one batcher lane and processors not partitioned, the processors and the batcher stage are one
+ * stream (`BatchingProcessors`): the processors place their results in the batches themselves.
+ *
  * Memory bound: every stage holds at most (its `highWaterMark` + its concurrency) arrays; an array
  * holds at most `maxDemand` messages (× processor lanes at the intake when partitioned), a batch at
  * most `batchSize`. `docs/pipeline.md` writes the sum out.
@@ -24,7 +27,8 @@ import { laneOf, merge } from '../streams/partition.js'
 import { RateLimiter, type RateLimitState, type RateLimitUpdate } from '../streams/rate-limit.js'
 import { Acker } from './acker.js'
 import { batchProcessorStage } from './batch-processor-stage.js'
-import { BatcherStage, type BatchInfo } from './batcher-stage.js'
+import { BatcherStage, type BatcherLaneOptions, type BatchInfo } from './batcher-stage.js'
+import { BatchingProcessors } from './batching-processors.js'
 import { ChunkRouter } from './chunk-router.js'
 import { Intake } from './intake.js'
 import { PipelineMetrics, type MetricsSnapshot } from './metrics.js'
@@ -164,6 +168,12 @@ const running = new Map<string, Pipeline<never, never>>()
 
 /** A stage of the graph. */
 type Stage = Readable | Writable
+
+/** A batcher lane: its batcher's rules, and the stages after the batcher (batch processors, end). */
+interface BatcherLaneStages {
+  readonly batcher: BatcherLaneOptions
+  readonly after: Stage[]
+}
 let sharedLogger: Logger | undefined
 
 /**
@@ -399,37 +409,24 @@ export class Pipeline<T = unknown, C = unknown> {
     // straight when there is one lane (one batcher, not partitioned): a router would pass every
     // array whole, and it and its lane are two stream hops per array.
     const batcherLanes = this.#buildBatchers(routes, acker)
-    let tail: Stage[]
-    if (batcherLanes.length === 0) tail = [nullSink()]
-    else if (batcherLanes.length === 1) tail = batcherLanes[0] as Stage[]
-    else {
-      const batcherRouter = new ChunkRouter(batcherLanes.length, hwm, (message) => message.lane)
-      batcherLanes.forEach((stages, lane) => {
-        this.#segment([batcherRouter.lanes[lane] as Readable, ...stages])
-      })
-      tail = [batcherRouter]
-    }
-    if (processorKey === undefined) {
-      const processors = concurrentMap(processChunk, {
-        concurrency: lanes,
-        ordered: false,
-        highWaterMark: hwm,
-      })
-      this.#segment([...head, processors, ...tail])
+    const laneStages = (lane: BatcherLaneStages): Stage[] => [new BatcherStage(lane.batcher), ...lane.after]
+    const single = batcherLanes.length === 1 ? (batcherLanes[0] as BatcherLaneStages) : undefined
+    if (processorKey === undefined && single !== undefined) {
+      // And unpartitioned processors place their results in that lane's batches themselves: no
+      // stream between the processors and the batcher either.
+      this.#segment([...head, new BatchingProcessors(processChunk, lanes, single.batcher), ...single.after])
     } else {
-      const router = new ChunkRouter(
-        lanes,
-        hwm,
-        (message) => partitionLane(processorKey, message, lanes),
-        processor.maxDemand,
-      )
-      this.#segment([...head, router])
-      const outputs = router.lanes.map((lane) => {
-        const processors = concurrentMap(processChunk, { concurrency: 1, highWaterMark: hwm })
-        this.#segment(batcherLanes.length === 0 ? [lane, processors, ...tail] : [lane, processors])
-        return processors
-      })
-      if (batcherLanes.length > 0) this.#segment([merge(outputs, { highWaterMark: hwm }), ...tail])
+      let tail: Stage[]
+      if (batcherLanes.length === 0) tail = [nullSink()]
+      else if (single !== undefined) tail = laneStages(single)
+      else {
+        const batcherRouter = new ChunkRouter(batcherLanes.length, hwm, (message) => message.lane)
+        batcherLanes.forEach((lane, index) => {
+          this.#segment([batcherRouter.lanes[index] as Readable, ...laneStages(lane)])
+        })
+        tail = [batcherRouter]
+      }
+      this.#processors(head, processChunk, processorKey, tail, batcherLanes.length > 0)
     }
     return new ProducerSupervisor({
       pipeline: this.name,
@@ -452,6 +449,40 @@ export class Pipeline<T = unknown, C = unknown> {
     })
   }
 
+  /** The processors between `head` and `tail`: one `concurrentMap`, or one per partition. */
+  #processors(
+    head: Stage[],
+    processChunk: (chunk: Message[]) => Message[] | null | Promise<Message[] | null>,
+    processorKey: ((m: Message) => unknown) | undefined,
+    tail: Stage[],
+    batched: boolean,
+  ): void {
+    const hwm = STAGE_HIGH_WATER_MARK
+    const lanes = this.config.processors.default.concurrency
+    if (processorKey === undefined) {
+      const processors = concurrentMap(processChunk, {
+        concurrency: lanes,
+        ordered: false,
+        highWaterMark: hwm,
+      })
+      this.#segment([...head, processors, ...tail])
+      return
+    }
+    const router = new ChunkRouter(
+      lanes,
+      hwm,
+      (message) => partitionLane(processorKey, message, lanes),
+      this.config.processors.default.maxDemand,
+    )
+    this.#segment([...head, router])
+    const outputs = router.lanes.map((lane) => {
+      const processors = concurrentMap(processChunk, { concurrency: 1, highWaterMark: hwm })
+      this.#segment(batched ? [lane, processors] : [lane, processors, ...tail])
+      return processors
+    })
+    if (batched) this.#segment([merge(outputs, { highWaterMark: hwm }), ...tail])
+  }
+
   #batcherRoutes(): Map<string, BatcherRoute> {
     const c = this.config
     const routes = new Map<string, BatcherRoute>()
@@ -465,8 +496,8 @@ export class Pipeline<T = unknown, C = unknown> {
     return routes
   }
 
-  /** The stages of each batcher lane, in lane order (`message.lane`): batcher, batch processors, end. */
-  #buildBatchers(routes: Map<string, BatcherRoute>, acker: Acker): Stage[][] {
+  /** Each batcher lane, in lane order (`message.lane`): its batcher's rules, and its batch processors and end. */
+  #buildBatchers(routes: Map<string, BatcherRoute>, acker: Acker): BatcherLaneStages[] {
     const c = this.config
     const handleBatch = c.handleBatch as (
       name: string,
@@ -474,7 +505,7 @@ export class Pipeline<T = unknown, C = unknown> {
       info: BatchInfo,
       context: unknown,
     ) => unknown
-    const lanes: Stage[][] = []
+    const lanes: BatcherLaneStages[] = []
     for (const route of routes.values()) {
       const b = (c.batchers ?? {})[route.name]
       const counters = this.#metrics.batchers.get(route.name)
@@ -488,7 +519,7 @@ export class Pipeline<T = unknown, C = unknown> {
         counters,
       })
       for (let partition = 0; partition < route.lanes; partition++) {
-        const stage = new BatcherStage({
+        const batcher: BatcherLaneOptions = {
           pipeline: this.name,
           batcher: route.name,
           partition,
@@ -496,7 +527,7 @@ export class Pipeline<T = unknown, C = unknown> {
           batchTimeoutMs: b.batchTimeoutMs,
           highWaterMark: STAGE_HIGH_WATER_MARK,
           counters,
-        })
+        }
         // A partitioned batcher keeps one batch processor per lane, so a key's batches stay in order.
         const concurrency = route.partitionBy === undefined ? b.concurrency : 1
         const processors = concurrentMap(processBatch, {
@@ -504,7 +535,7 @@ export class Pipeline<T = unknown, C = unknown> {
           ordered: false,
           highWaterMark: STAGE_HIGH_WATER_MARK,
         })
-        lanes[route.firstLane + partition] = [stage, processors, nullSink()]
+        lanes[route.firstLane + partition] = { batcher, after: [processors, nullSink()] }
       }
     }
     return lanes

@@ -126,10 +126,7 @@ export class ConcurrentMap<I, O> extends Duplex {
     }
     if (isThenable(result)) this.#start(result)
     else if (this.#slots.length === 0) {
-      if (result != null) {
-        this.#readRequested = false
-        this.push(result)
-      }
+      if (result != null) this.emitResult(result)
     } else {
       // An earlier call is still running: this result waits its turn.
       this.#slots.push({ done: true, value: result })
@@ -146,9 +143,26 @@ export class ConcurrentMap<I, O> extends Duplex {
 
   override _final(callback: Callback): void {
     if (this.#inFlight === 0 && this.#slots.length === 0) {
+      this.beforeEnd()
       this.push(null)
       callback()
     } else this.#finalCallback = callback
+  }
+
+  /** Hands a result on: pushes it. A subclass may take results somewhere else first. */
+  protected emitResult(value: O): void {
+    this.pushOut(value)
+  }
+
+  /** Pushes `value` to the readable side. */
+  protected pushOut(value: unknown): void {
+    this.#readRequested = false
+    this.push(value)
+  }
+
+  /** Called once every call has settled, just before the end is pushed. */
+  protected beforeEnd(): void {
+    // nothing to hand on
   }
 
   override _destroy(error: Error | null, callback: Callback): void {
@@ -180,10 +194,7 @@ export class ConcurrentMap<I, O> extends Duplex {
 
   readonly #onUnorderedResult = (value: O | null | undefined): void => {
     if (this.destroyed) return
-    if (value != null) {
-      this.#readRequested = false
-      this.push(value)
-    }
+    if (value != null) this.emitResult(value)
     this.#settled()
   }
 
@@ -195,16 +206,14 @@ export class ConcurrentMap<I, O> extends Duplex {
       while (head?.done === true) {
         this.#slots.shift()
         this.#waiting--
-        if (head.value != null) {
-          this.#readRequested = false
-          this.push(head.value)
-        }
+        if (head.value != null) this.emitResult(head.value)
         head = this.#slots.peek()
       }
     }
     if (this.#finalCallback !== null && this.#inFlight === 0 && this.#slots.length === 0) {
       const callback = this.#finalCallback
       this.#finalCallback = null
+      this.beforeEnd()
       this.push(null)
       callback()
       return
