@@ -14,6 +14,10 @@
  * Buffer bound: `highWaterMark` arrays of at most `chunkSize` messages, plus, per producer, the rest
  * of the one `MessageChunk` it is taking apart. It reads a producer only while it is below that, so
  * a slow pipeline leaves the rest in the producer, whose own `highWaterMark` then stops its source.
+ *
+ * The stage right after the intake may take its arrays itself instead (`takeBy`, then `takeChunk`): an
+ * array is then collected only when that stage has room for it, with no stream between the two (no
+ * `push`, `read`, `write` and their callbacks per array) and no arrays buffered in the intake.
  */
 import { Readable } from 'node:stream'
 import { InvalidHandlerResultError } from '../errors.js'
@@ -50,10 +54,12 @@ export class Intake extends Readable {
   /** The test API's messages, and what a detached producer's last `MessageChunk` still held. */
   readonly #queued = new Fifo<Message>()
   #next = 0
-  /** Node asked for data that was not there: push as soon as some arrives. */
+  /** Node (or the taker) asked for data that was not there: push (or wake the taker) as soon as some arrives. */
   #wanting = false
   #ending = false
   #pulling = false
+  /** Wakes the stage that takes the arrays itself; `undefined` while they are pushed. */
+  #wake: (() => void) | undefined
 
   constructor(options: IntakeOptions) {
     super({ objectMode: true, highWaterMark: options.highWaterMark })
@@ -101,6 +107,36 @@ export class Intake extends Readable {
     if (this.#wanting) this.#pull()
   }
 
+  /**
+   * Hands the arrays to the next stage by `takeChunk` from now on, instead of pushing them: `wake` is
+   * called whenever `takeChunk` returned `null` and there may be an array, or the end, again. The
+   * stream side then never pushes (nor ends): read it or take from it, not both.
+   */
+  takeBy(wake: () => void): void {
+    this.#wake = wake
+  }
+
+  /**
+   * The next array, stamped and counted; `null` when there is none now (`wake` is called once there
+   * may be) or no more (`exhausted`).
+   */
+  takeChunk(): Message[] | null {
+    if (this.destroyed) return null
+    const chunk = this.#collect()
+    if (chunk.length === 0) {
+      this.#wanting = !this.#ending
+      return null
+    }
+    this.#wanting = false
+    this.#metrics.received += chunk.length
+    return chunk
+  }
+
+  /** True once `finish` was called and every message was taken: `takeChunk` has nothing more, ever. */
+  get exhausted(): boolean {
+    return this.#ending && this.#sources.length === 0 && this.#queued.length === 0
+  }
+
   override _read(): void {
     this.#wanting = true
     this.#pull()
@@ -111,6 +147,12 @@ export class Intake extends Readable {
   }
 
   #pull(): void {
+    const wake = this.#wake
+    if (wake !== undefined) {
+      this.#wanting = false
+      wake()
+      return
+    }
     if (this.#pulling || this.destroyed || this.readableEnded) return
     this.#pulling = true
     try {

@@ -413,8 +413,13 @@ export class Pipeline<T = unknown, C = unknown> {
     const single = batcherLanes.length === 1 ? (batcherLanes[0] as BatcherLaneStages) : undefined
     if (processorKey === undefined && single !== undefined) {
       // And unpartitioned processors place their results in that lane's batches themselves: no
-      // stream between the processors and the batcher either.
-      this.#segment([...head, new BatchingProcessors(processChunk, lanes, single.batcher), ...single.after])
+      // stream between the processors and the batcher either; nor between the intake and the
+      // processors when nothing stands between them: they take the intake's arrays themselves.
+      if (this.#limiter === undefined) {
+        const processors = new BatchingProcessors(processChunk, lanes, single.batcher, intake)
+        this.#segment([processors, ...single.after])
+      } else
+        this.#segment([...head, new BatchingProcessors(processChunk, lanes, single.batcher), ...single.after])
     } else {
       let tail: Stage[]
       if (batcherLanes.length === 0) tail = [nullSink()]
@@ -608,6 +613,8 @@ export class Pipeline<T = unknown, C = unknown> {
     this.#acker?.stop()
     if (this.#state === 'running' || this.#state === 'starting') this.#state = 'draining'
     for (const stream of this.#streams) if (!stream.destroyed) stream.destroy(error)
+    // An intake whose arrays are taken is in no stream pipeline: nobody would listen for its error.
+    if (this.#intake?.destroyed === false) this.#intake.destroy()
   }
 
   async #finished(): Promise<void> {

@@ -117,12 +117,19 @@ export class ConcurrentMap<I, O> extends Duplex {
   }
 
   override _write(item: I, _encoding: BufferEncoding, callback: Callback): void {
+    const error = this.#run(item)
+    if (error !== undefined) callback(error)
+    else if (this.#canAccept()) callback()
+    else this.#writeCallback = callback
+  }
+
+  /** Calls `fn` on `item` and hands on or keeps its result; returns what `fn` threw, if it did. */
+  #run(item: I): Error | undefined {
     let result
     try {
       result = this.#fn(item, this.#context)
     } catch (error) {
-      callback(toError(error))
-      return
+      return toError(error)
     }
     if (isThenable(result)) this.#start(result)
     else if (this.#slots.length === 0) {
@@ -132,8 +139,7 @@ export class ConcurrentMap<I, O> extends Duplex {
       this.#slots.push({ done: true, value: result })
       this.#waiting++
     }
-    if (this.#canAccept()) callback()
-    else this.#writeCallback = callback
+    return undefined
   }
 
   override _read(): void {
@@ -163,6 +169,29 @@ export class ConcurrentMap<I, O> extends Duplex {
   /** Called once every call has settled, just before the end is pushed. */
   protected beforeEnd(): void {
     // nothing to hand on
+  }
+
+  /**
+   * For a subclass that takes its items itself instead of through writes: runs `fn` on `item` as a
+   * write would. A throw destroys the stream. Call it only while `hasRoom`, and `end()` the stream
+   * after the last item.
+   */
+  protected feed(item: I): void {
+    const error = this.#run(item)
+    if (error !== undefined) this.destroy(error)
+  }
+
+  /** True when the stream takes another item now (the test a write passes before its callback). */
+  protected get hasRoom(): boolean {
+    return this.#canAccept()
+  }
+
+  /**
+   * Called when room may have been made (a call settled, or the reader asked for more) and no
+   * write is held. A subclass that takes its items itself takes the next ones here.
+   */
+  protected onRoom(): void {
+    // the writes bring the items
   }
 
   override _destroy(error: Error | null, callback: Callback): void {
@@ -234,7 +263,8 @@ export class ConcurrentMap<I, O> extends Duplex {
   }
 
   #release(): void {
-    if (this.#writeCallback !== null && this.#canAccept()) {
+    if (this.#writeCallback === null) this.onRoom()
+    else if (this.#canAccept()) {
       const callback = this.#writeCallback
       this.#writeCallback = null
       callback()

@@ -5,8 +5,10 @@ import t from 'tap'
 import { Message } from '../../lib/index.js'
 import type { PendingBatch } from '../../lib/pipeline/batcher-stage.js'
 import { BatchingProcessors } from '../../lib/pipeline/batching-processors.js'
-import { BatcherCounters } from '../../lib/pipeline/metrics.js'
+import { Intake } from '../../lib/pipeline/intake.js'
+import { BatcherCounters, PipelineMetrics } from '../../lib/pipeline/metrics.js'
 import { sizeLimit } from '../../lib/streams/batch.js'
+import { range } from '../helpers.js'
 
 type Lane = ConstructorParameters<typeof BatchingProcessors>[2]
 
@@ -148,4 +150,93 @@ t.test('destroyed with a batch open: its timer is cleared, nothing comes out aft
   await once(stream, 'close')
   await new Promise((resolve) => setTimeout(resolve, 30))
   t.same(out, [])
+})
+
+/** An intake of arrays of `chunkSize`, as the pipeline builds it. */
+function intakeOf(chunkSize: number): { intake: Intake; metrics: PipelineMetrics } {
+  const metrics = new PipelineMetrics(['default'])
+  return { intake: new Intake({ chunkSize, highWaterMark: 4, transform: undefined, metrics }), metrics }
+}
+
+t.test(
+  'taking from the intake: only while there is room, in order, and ended once it is exhausted',
+  async (t) => {
+    const { intake, metrics } = intakeOf(2)
+    let calls = 0
+    const stream = new BatchingProcessors(
+      (chunk) => {
+        calls++
+        return chunk
+      },
+      1,
+      lane({ batchSize: 2, highWaterMark: 2 }),
+      intake,
+    )
+    intake.inject(range(40).map((n) => new Message(n)))
+    stream.resume()
+    stream.pause()
+    await new Promise((resolve) => setImmediate(resolve))
+    // Nobody reads: the stream stops taking once its readable side is full.
+    t.ok(calls > 0 && calls < 20, `the processor ran ${String(calls)} times for 20 arrays`)
+    t.ok(stream.readableLength <= 3, `${String(stream.readableLength)} batches wait`)
+    t.equal(metrics.received, 2 * calls, 'the intake counts what was taken, not what it holds')
+    t.equal(stream.writableLength, 0, 'nothing is written to it')
+    const seen: number[] = []
+    stream.on('data', (batch: PendingBatch) => seen.push(...batch.messages.map((m) => m.data as number)))
+    stream.resume()
+    await new Promise((resolve) => setImmediate(resolve))
+    t.same(seen, range(40), 'reading on lets every array through, in order')
+    t.notOk(stream.writableEnded, 'the intake is not finished: the stream waits for more')
+    intake.inject([new Message(40)])
+    intake.finish()
+    await once(stream, 'end')
+    t.same(seen, range(41), 'what came after, and the partial batch at the end')
+    t.equal(calls, 21)
+  },
+)
+
+t.test(
+  'taking from the intake: messages that arrive while it takes are taken in the same round',
+  async (t) => {
+    const { intake } = intakeOf(1)
+    const seen: number[] = []
+    const stream = new BatchingProcessors(
+      (chunk) => {
+        const n = chunk[0]?.data as number
+        // A handler whose work brings more input at once (a sync ack that releases the next record).
+        if (n < 5) intake.inject([new Message(n + 1)])
+        return chunk
+      },
+      1,
+      lane({ batchSize: 1, highWaterMark: 16 }),
+      intake,
+    )
+    stream.on('data', (batch: PendingBatch) => seen.push(...batch.messages.map((m) => m.data as number)))
+    intake.inject([new Message(0)])
+    await new Promise((resolve) => setImmediate(resolve))
+    t.same(seen, [0, 1, 2, 3, 4, 5])
+    intake.finish()
+    await once(stream, 'end')
+  },
+)
+
+t.test('taking from the intake: a processor that throws destroys the stream with its error', async (t) => {
+  const { intake } = intakeOf(2)
+  const stream = new BatchingProcessors(
+    () => {
+      throw new Error('boom')
+    },
+    1,
+    lane(),
+    intake,
+  )
+  stream.resume()
+  intake.inject(range(4).map((n) => new Message(n)))
+  const [error] = (await once(stream, 'error')) as [Error]
+  t.equal(error.message, 'boom')
+  t.same(
+    intake.takeChunk()?.map((m) => m.data),
+    [2, 3],
+    'it took no more after the throw: the rest is still in the intake',
+  )
 })

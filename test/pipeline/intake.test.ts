@@ -380,3 +380,51 @@ t.test('stop() drains the rest of a MessageChunk already taken from its producer
   t.match(report, { reason: 'stopped', received: 300, successful: 300, unacked: 0 })
   t.equal(ack.acked.size, 300, 'all of the chunk was acked')
 })
+
+t.test(
+  'taken by the next stage: takeChunk gives arrays on demand, wakes it when more may be there, and pushes nothing',
+  async (t) => {
+    const { intake: i, metrics } = intake(3)
+    let wakes = 0
+    i.takeBy(() => {
+      wakes++
+    })
+    t.equal(i.takeChunk(), null, 'nothing yet')
+    t.equal(wakes, 0)
+    const source = new Readable({ objectMode: true, read() {} })
+    i.attach(source)
+    source.push(chunkOf([0, 1, 2, 3]))
+    await settle()
+    t.equal(wakes, 1, 'woken once data arrived after a take that found none')
+    t.equal(i.readableLength, 0, 'nothing was pushed to its readable side')
+    t.same(
+      i.takeChunk()?.map((m) => m.data),
+      [0, 1, 2],
+    )
+    t.same(
+      i.takeChunk()?.map((m) => m.data),
+      [3],
+    )
+    t.equal(metrics.received, 4, 'counted as taken')
+    source.push(chunkOf([4]))
+    await settle()
+    t.equal(wakes, 1, 'not woken while the taker has not come back empty-handed')
+    t.same(
+      i.takeChunk()?.map((m) => m.data),
+      [4],
+    )
+    t.equal(i.takeChunk(), null)
+    t.notOk(i.exhausted, 'not finished: more may come')
+    i.inject([new Message(5)])
+    t.equal(wakes, 2, 'the test API wakes it too')
+    i.finish()
+    t.notOk(i.exhausted, 'finished, but a message is left')
+    t.same(
+      i.takeChunk()?.map((m) => m.data),
+      [5],
+    )
+    t.equal(i.takeChunk(), null)
+    t.ok(i.exhausted, 'finished and empty')
+    t.equal(i.readableLength, 0)
+  },
+)
