@@ -40,6 +40,26 @@ function shapeOf(batches: PendingBatch[]) {
   }))
 }
 
+/** Processors (c=1, batches of 2, 2 waiting at most) that pass arrays on and count their calls. */
+function countingProcessors(from?: Intake): { stream: BatchingProcessors; readonly calls: number } {
+  let calls = 0
+  const stream = new BatchingProcessors(
+    (chunk) => {
+      calls++
+      return chunk
+    },
+    1,
+    lane({ batchSize: 2, highWaterMark: 2 }),
+    from,
+  )
+  return {
+    stream,
+    get calls() {
+      return calls
+    },
+  }
+}
+
 async function collect(stream: BatchingProcessors, input: Message[][]): Promise<PendingBatch[]> {
   const out: PendingBatch[] = []
   await pipeline(Readable.from(input), stream, async (source: AsyncIterable<PendingBatch>) => {
@@ -113,20 +133,13 @@ t.test('a partial batch goes at its timeout', async (t) => {
 })
 
 t.test('a reader that stops stops the writes: at most highWaterMark batches wait', async (t) => {
-  let calls = 0
-  const stream = new BatchingProcessors(
-    (chunk) => {
-      calls++
-      return chunk
-    },
-    1,
-    lane({ batchSize: 2, highWaterMark: 2 }),
-  )
+  const counted = countingProcessors()
+  const stream = counted.stream
   let accepted = 0
   for (const array of arrays(...Array.from({ length: 20 }, (_, i) => [2 * i, 2 * i + 1])))
     if (stream.write(array)) accepted++
   await new Promise((resolve) => setImmediate(resolve))
-  t.ok(calls < 20, `the processor ran ${String(calls)} times for 20 arrays`)
+  t.ok(counted.calls < 20, `the processor ran ${String(counted.calls)} times for 20 arrays`)
   t.ok(stream.readableLength <= 3, `${String(stream.readableLength)} batches wait`)
   t.ok(accepted < 20)
   // Reading on lets every array through, in order.
@@ -138,7 +151,7 @@ t.test('a reader that stops stops the writes: at most highWaterMark batches wait
     seen,
     Array.from({ length: 40 }, (_, i) => i),
   )
-  t.equal(calls, 20)
+  t.equal(counted.calls, 20)
 })
 
 t.test('destroyed with a batch open: its timer is cleared, nothing comes out after', async (t) => {
@@ -162,24 +175,19 @@ t.test(
   'taking from the intake: only while there is room, in order, and ended once it is exhausted',
   async (t) => {
     const { intake, metrics } = intakeOf(2)
-    let calls = 0
-    const stream = new BatchingProcessors(
-      (chunk) => {
-        calls++
-        return chunk
-      },
-      1,
-      lane({ batchSize: 2, highWaterMark: 2 }),
-      intake,
-    )
+    const counted = countingProcessors(intake)
+    const stream = counted.stream
     intake.inject(range(40).map((n) => new Message(n)))
     stream.resume()
     stream.pause()
     await new Promise((resolve) => setImmediate(resolve))
     // Nobody reads: the stream stops taking once its readable side is full.
-    t.ok(calls > 0 && calls < 20, `the processor ran ${String(calls)} times for 20 arrays`)
+    t.ok(
+      counted.calls > 0 && counted.calls < 20,
+      `the processor ran ${String(counted.calls)} times for 20 arrays`,
+    )
     t.ok(stream.readableLength <= 3, `${String(stream.readableLength)} batches wait`)
-    t.equal(metrics.received, 2 * calls, 'the intake counts what was taken, not what it holds')
+    t.equal(metrics.received, 2 * counted.calls, 'the intake counts what was taken, not what it holds')
     t.equal(stream.writableLength, 0, 'nothing is written to it')
     const seen: number[] = []
     stream.on('data', (batch: PendingBatch) => seen.push(...batch.messages.map((m) => m.data as number)))
@@ -191,7 +199,7 @@ t.test(
     intake.finish()
     await once(stream, 'end')
     t.same(seen, range(41), 'what came after, and the partial batch at the end')
-    t.equal(calls, 21)
+    t.equal(counted.calls, 21)
   },
 )
 
