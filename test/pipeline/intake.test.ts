@@ -428,3 +428,52 @@ t.test(
     t.equal(i.readableLength, 0)
   },
 )
+
+t.test('taken by the next stage: a message that arrives while a take is collecting wakes it', (t) => {
+  const { intake: i } = intake(3)
+  let wakes = 0
+  i.takeBy(() => {
+    wakes++
+  })
+  // A producer whose read has nothing itself but makes the test API inject (the take has already
+  // looked at the injected queue by then).
+  let injected = false
+  const source = new Readable({
+    objectMode: true,
+    read() {
+      if (injected) return
+      injected = true
+      i.inject([new Message(9)])
+    },
+  })
+  i.attach(source)
+  t.equal(i.takeChunk(), null, 'this take found nothing')
+  t.equal(wakes, 1, 'but the taker was woken for what came in meanwhile')
+  t.same(
+    i.takeChunk()?.map((m) => m.data),
+    [9],
+  )
+  t.end()
+})
+
+t.test(
+  'a message queued by a producer’s own read while the intake collects is pushed, not left behind',
+  async (t) => {
+    const { intake: i } = intake(3)
+    let injected = false
+    i.attach(
+      new Readable({
+        objectMode: true,
+        read() {
+          if (injected) return
+          injected = true
+          i.inject([new Message(9)])
+        },
+      }),
+    )
+    const arrays = drain(i)
+    await settle()
+    arrays.push(...drain(i))
+    t.same(arrays, [[9]])
+  },
+)
