@@ -10,7 +10,9 @@
  *        (concurrentMap)] → acks
  *
  * With one batcher lane and processors not partitioned, the processors and the batcher stage are one
- * stream (`BatchingProcessors`): the processors place their results in the batches themselves.
+ * stream (`BatchingProcessors`): the processors place their results in the batches themselves, and,
+ * without a rate limiter, take their arrays from the intake themselves (the intake is then in no
+ * stream pipeline).
  *
  * Memory bound: every stage holds at most (its `highWaterMark` + its concurrency) arrays; an array
  * holds at most `maxDemand` messages (× processor lanes at the intake when partitioned), a batch at
@@ -415,11 +417,11 @@ export class Pipeline<T = unknown, C = unknown> {
       // And unpartitioned processors place their results in that lane's batches themselves: no
       // stream between the processors and the batcher either; nor between the intake and the
       // processors when nothing stands between them: they take the intake's arrays themselves.
-      if (this.#limiter === undefined) {
-        const processors = new BatchingProcessors(processChunk, lanes, single.batcher, intake)
-        this.#segment([processors, ...single.after])
-      } else
-        this.#segment([...head, new BatchingProcessors(processChunk, lanes, single.batcher), ...single.after])
+      const from = this.#limiter === undefined ? intake : undefined
+      const processors = new BatchingProcessors(processChunk, lanes, single.batcher, from)
+      this.#segment(
+        from === undefined ? [...head, processors, ...single.after] : [processors, ...single.after],
+      )
     } else {
       let tail: Stage[]
       if (batcherLanes.length === 0) tail = [nullSink()]
