@@ -5,7 +5,7 @@
  * emitted as soon as the array it came in is placed, as Broadway's batcher does.
  *
  * `BatcherLane` is that work on a batch builder; `BatcherStage` runs it as a stream of its own, and
- * `BatchingProcessors` inside the processors' stream (one lane, processors not partitioned).
+ * `SingleLane` inside the processors' stream (one lane, processors not partitioned).
  *
  * Buffer bound of `BatcherStage`: `highWaterMark` arrays on the writable side, one open batch per batch key,
  * `highWaterMark` batches on the readable side (see `BatchingDuplex`).

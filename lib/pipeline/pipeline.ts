@@ -9,10 +9,10 @@
  *     → [batcher router (when more than one lane) → batcher stage (per lane) → batch processors
  *        (concurrentMap)] → acks
  *
- * With one batcher lane and processors not partitioned, the processors and the batcher stage are one
- * stream (`BatchingProcessors`): the processors place their results in the batches themselves, and,
- * without a rate limiter, take their arrays from the intake themselves (the intake is then in no
- * stream pipeline).
+ * With one batcher lane and processors not partitioned, the processors, the batcher stage and the
+ * batch processors are one stream (`SingleLane`): the processors place their results in the batches
+ * themselves, the batches go straight to `handleBatch`, and, without a rate limiter, the processors
+ * take their arrays from the intake themselves (the intake is then in no stream pipeline).
  *
  * Memory bound: every stage holds at most (its `highWaterMark` + its concurrency) arrays; an array
  * holds at most `maxDemand` messages (× processor lanes at the intake when partitioned), a batch at
@@ -30,7 +30,6 @@ import { RateLimiter, type RateLimitState, type RateLimitUpdate } from '../strea
 import { Acker } from './acker.js'
 import { batchProcessorStage } from './batch-processor-stage.js'
 import { BatcherStage, type BatcherLaneOptions, type BatchInfo } from './batcher-stage.js'
-import { BatchingProcessors } from './batching-processors.js'
 import { ChunkRouter } from './chunk-router.js'
 import { Intake } from './intake.js'
 import { PipelineMetrics, type MetricsSnapshot } from './metrics.js'
@@ -39,6 +38,7 @@ import { processorStage, type BatcherRoute } from './processor-stage.js'
 import type { ProducerSource } from './producer.js'
 import { ProducerSupervisor } from './producer-supervisor.js'
 import { rateStage } from './rate-stage.js'
+import { SingleLane, type BatchProcessors } from './single-lane.js'
 import { channels, logEvents } from './telemetry.js'
 
 /** Arrays (or batches) each engine stage buffers on each side. */
@@ -171,10 +171,10 @@ const running = new Map<string, Pipeline<never, never>>()
 /** A stage of the graph. */
 type Stage = Readable | Writable
 
-/** A batcher lane: its batcher's rules, and the stages after the batcher (batch processors, end). */
-interface BatcherLaneStages {
+/** A batcher lane: its batcher's rules, and its batch processors. */
+interface BatcherLaneParts {
   readonly batcher: BatcherLaneOptions
-  readonly after: Stage[]
+  readonly batchProcessors: BatchProcessors
 }
 let sharedLogger: Logger | undefined
 
@@ -410,18 +410,24 @@ export class Pipeline<T = unknown, C = unknown> {
     // Each batcher lane's stages; the processors feed them through a router by `message.lane`, or
     // straight when there is one lane (one batcher, not partitioned): a router would pass every
     // array whole, and it and its lane are two stream hops per array.
-    const batcherLanes = this.#buildBatchers(routes, acker)
-    const laneStages = (lane: BatcherLaneStages): Stage[] => [new BatcherStage(lane.batcher), ...lane.after]
-    const single = batcherLanes.length === 1 ? (batcherLanes[0] as BatcherLaneStages) : undefined
+    const batcherLanes = this.#batcherLanes(routes, acker)
+    const laneStages = (lane: BatcherLaneParts): Stage[] => [
+      new BatcherStage(lane.batcher),
+      concurrentMap(lane.batchProcessors.run, {
+        concurrency: lane.batchProcessors.concurrency,
+        ordered: false,
+        highWaterMark: hwm,
+      }),
+      nullSink(),
+    ]
+    const single = batcherLanes.length === 1 ? (batcherLanes[0] as BatcherLaneParts) : undefined
     if (processorKey === undefined && single !== undefined) {
-      // And unpartitioned processors place their results in that lane's batches themselves: no
-      // stream between the processors and the batcher either; nor between the intake and the
-      // processors when nothing stands between them: they take the intake's arrays themselves.
+      // And unpartitioned processors, that lane's batcher and its batch processors are one stream
+      // (no stream hop between them); it takes the intake's arrays itself when nothing stands
+      // between the two.
       const from = this.#limiter === undefined ? intake : undefined
-      const processors = new BatchingProcessors(processChunk, lanes, single.batcher, from)
-      this.#segment(
-        from === undefined ? [...head, processors, ...single.after] : [processors, ...single.after],
-      )
+      const lane = new SingleLane(processChunk, lanes, single.batcher, single.batchProcessors, from)
+      this.#segment(from === undefined ? [...head, lane, nullSink()] : [lane, nullSink()])
     } else {
       let tail: Stage[]
       if (batcherLanes.length === 0) tail = [nullSink()]
@@ -503,8 +509,8 @@ export class Pipeline<T = unknown, C = unknown> {
     return routes
   }
 
-  /** Each batcher lane, in lane order (`message.lane`): its batcher's rules, and its batch processors and end. */
-  #buildBatchers(routes: Map<string, BatcherRoute>, acker: Acker): BatcherLaneStages[] {
+  /** Each batcher lane, in lane order (`message.lane`): its batcher's rules, and its batch processors. */
+  #batcherLanes(routes: Map<string, BatcherRoute>, acker: Acker): BatcherLaneParts[] {
     const c = this.config
     const handleBatch = c.handleBatch as (
       name: string,
@@ -512,7 +518,7 @@ export class Pipeline<T = unknown, C = unknown> {
       info: BatchInfo,
       context: unknown,
     ) => unknown
-    const lanes: BatcherLaneStages[] = []
+    const lanes: BatcherLaneParts[] = []
     for (const route of routes.values()) {
       const b = (c.batchers ?? {})[route.name]
       const counters = this.#metrics.batchers.get(route.name)
@@ -537,12 +543,7 @@ export class Pipeline<T = unknown, C = unknown> {
         }
         // A partitioned batcher keeps one batch processor per lane, so a key's batches stay in order.
         const concurrency = route.partitionBy === undefined ? b.concurrency : 1
-        const processors = concurrentMap(processBatch, {
-          concurrency,
-          ordered: false,
-          highWaterMark: STAGE_HIGH_WATER_MARK,
-        })
-        lanes[route.firstLane + partition] = { batcher, after: [processors, nullSink()] }
+        lanes[route.firstLane + partition] = { batcher, batchProcessors: { run: processBatch, concurrency } }
       }
     }
     return lanes

@@ -148,27 +148,31 @@ export class ConcurrentMap<I, O> extends Duplex {
   }
 
   override _final(callback: Callback): void {
-    if (this.#inFlight === 0 && this.#slots.length === 0) {
-      this.beforeEnd()
+    if (this.#inFlight === 0 && this.#slots.length === 0) this.#end(callback)
+    else this.#finalCallback = callback
+  }
+
+  /** Pushes the end and finishes the writable side, once the subclass's own output is out. */
+  #end(callback: Callback): void {
+    this.endOutput(() => {
+      if (this.destroyed) return
       this.push(null)
       callback()
-    } else this.#finalCallback = callback
+    })
   }
 
-  /** Hands a result on: pushes it. A subclass may take results somewhere else first. */
+  /** Hands a result on: pushes it. A subclass may take results somewhere else instead. */
   protected emitResult(value: O): void {
-    this.pushOut(value)
-  }
-
-  /** Pushes `value` to the readable side. */
-  protected pushOut(value: unknown): void {
     this.#readRequested = false
     this.push(value)
   }
 
-  /** Called once every call has settled, just before the end is pushed. */
-  protected beforeEnd(): void {
-    // nothing to hand on
+  /**
+   * Called once every call has settled; the end is pushed when `done` is called. A subclass that
+   * holds results of its own hands them on first (and may call `done` later, once they are out).
+   */
+  protected endOutput(done: () => void): void {
+    done()
   }
 
   /**
@@ -184,6 +188,19 @@ export class ConcurrentMap<I, O> extends Duplex {
   /** True when the stream takes another item now (the test a write passes before its callback). */
   protected get hasRoom(): boolean {
     return this.#canAccept()
+  }
+
+  /**
+   * For a subclass that hands its results on somewhere other than the readable side: false holds
+   * the next item (a write, or `hasRoom`) until the subclass calls `roomMade()`.
+   */
+  protected get outputHasRoom(): boolean {
+    return true
+  }
+
+  /** For a subclass: its output made room (see `outputHasRoom`). Releases a held write, or calls `onRoom`. */
+  protected roomMade(): void {
+    this.#release()
   }
 
   /**
@@ -242,9 +259,7 @@ export class ConcurrentMap<I, O> extends Duplex {
     if (this.#finalCallback !== null && this.#inFlight === 0 && this.#slots.length === 0) {
       const callback = this.#finalCallback
       this.#finalCallback = null
-      this.beforeEnd()
-      this.push(null)
-      callback()
+      this.#end(callback)
       return
     }
     this.#release()
@@ -255,7 +270,7 @@ export class ConcurrentMap<I, O> extends Duplex {
   }
 
   #canAccept(): boolean {
-    if (this.#inFlight >= this.#concurrency) return false
+    if (this.#inFlight >= this.#concurrency || !this.outputHasRoom) return false
     if (this.readableLength + this.#waiting < this.#limit) return true
     // Full, but Node asked for more and no call is left whose result would push (and so bring
     // the next `_read`): take one more item, or nothing would ever wake this stream.
