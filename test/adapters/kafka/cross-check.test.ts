@@ -13,7 +13,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { Message, Pipeline } from '../../../lib/index.js'
 import { startBroker } from '../../testing/kafka-broker/fixtures.js'
 import { kafkaSink, kafkaSource } from '../../../adapters/kafka/index.js'
-import { silentLogger, uniqueName } from '../../pipeline/fixtures.js'
+import { loggerInto, silentLogger, uniqueName } from '../../pipeline/fixtures.js'
 
 t.setTimeout(120_000)
 
@@ -62,12 +62,8 @@ function clientOf(address: string): Kafka {
   })
 }
 
-/**
- * Records `{ id }` for ids 0 … n - 1 produced through `kafkaSink`, 100 per batch, to a topic that is
- * auto-created (the mock refuses CreateTopics: 4 partitions on both peers); resolves with the count sent.
- */
 /** A `kafkaSource` of `group` reading `topic` from the beginning, committing every 100 ms. */
-function groupSource(kafka: Kafka, group: string, topic: string) {
+function groupSource(kafka: Kafka, group: string, topic: string, logger = silentLogger()) {
   return kafkaSource({
     client: kafka,
     groupId: group,
@@ -75,13 +71,27 @@ function groupSource(kafka: Kafka, group: string, topic: string) {
     fromBeginning: true,
     consumer,
     commitIntervalMs: 100,
-    logger: silentLogger(),
+    logger,
   })
 }
 
-async function produceThroughSink(kafka: Kafka, topic: string, n: number): Promise<number> {
+/** The partitions of the last assignment a source logged (empty before its first join). */
+function lastAssignment(lines: readonly Record<string, unknown>[]): number[] {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const assignment = lines[i]?.assignment as Record<string, number[]> | undefined
+    if (assignment !== undefined) return Object.values(assignment).flat()
+  }
+  return []
+}
+
+/**
+ * Records `{ id }` for ids `from` … n - 1 produced through `kafkaSink`, 100 per batch, to a topic
+ * that is auto-created (the mock refuses CreateTopics: 4 partitions on both peers); resolves with
+ * the count sent.
+ */
+async function produceThroughSink(kafka: Kafka, topic: string, n: number, from = 0): Promise<number> {
   const sink = kafkaSink({ client: kafka, topic, logger: silentLogger() })
-  for (let i = 0; i < n; i += 100)
+  for (let i = from; i < n; i += 100)
     await sink.handleBatch(
       Array.from(
         { length: Math.min(100, n - i) },
@@ -155,21 +165,23 @@ for (const [peer, start, skip] of peers)
     async (t) => {
       const address = await start(t)
       const kafka = clientOf(address)
-      const topic = uniqueName('split')
-      await produceThroughSink(kafka, topic, 400)
-      // The mock's rebalances run on timers and a second join sometimes sticks (KAFKA-TESTING.md):
-      // one more try with a fresh group before the test fails.
+      // The records come once both members hold partitions: a member that joined alone first
+      // cannot read them all before the other one joins, however slow the host.
+      // The mock's rebalances run on timers and a second join sometimes sticks (KAFKA-TESTING.md: 1
+      // run in 20; more on a loaded host): up to two more tries, with a fresh topic and group each.
       for (let attempt = 1; ; attempt++) {
+        const topic = uniqueName('split')
         const group = uniqueName('split-group')
+        // A few records first: the peers create a topic on its first produce.
+        await produceThroughSink(kafka, topic, 4)
         const seenBy = [new Set<number>(), new Set<number>()]
+        const logs = seenBy.map(() => [] as Record<string, unknown>[])
         const pipelines = seenBy.map((seen, i) => {
-          const source = groupSource(kafka, group, topic)
+          const source = groupSource(kafka, group, topic, loggerInto(logs[i] ?? [], { level: 'info' }))
           return new Pipeline({
             name: uniqueName(`split-${String(i)}`),
             producer: { source },
-            // Slow enough that the second member joins before the first has read everything.
-            handleMessage: async (_, m) => {
-              await new Promise((r) => setTimeout(r, 10))
+            handleMessage: (_, m) => {
               seen.add((JSON.parse(String(m.data)) as { id: number }).id)
               return m
             },
@@ -177,17 +189,26 @@ for (const [peer, start, skip] of peers)
           })
         })
         for (const p of pipelines) await p.start()
+        const split = () => {
+          const [a, b] = logs.map(lastAssignment) as [number[], number[]]
+          return a.length > 0 && b.length > 0 && a.length + b.length === 4
+        }
+        const joinedBy = Date.now() + 20_000
+        while (!split() && Date.now() < joinedBy) await new Promise((r) => setTimeout(r, 50))
+        if (split()) await produceThroughSink(kafka, topic, 400, 4)
         const all = () => new Set([...(seenBy[0] ?? []), ...(seenBy[1] ?? [])])
         const deadline = Date.now() + 40_000
-        while (all().size < 400 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+        while (split() && all().size < 400 && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 50))
         await Promise.all(pipelines.map((p) => p.stop()))
         const done = all().size === 400 && seenBy.every((s) => s.size > 0)
-        if (!done && attempt < 2) {
+        if (!done && attempt < 3) {
           t.comment(
-            `attempt ${String(attempt)}: ${String(all().size)} read, split ${seenBy.map((s) => s.size).join('/')}; trying again`,
+            `attempt ${String(attempt)}: split ${String(split())}, ${String(all().size)} read, by ${seenBy.map((s) => s.size).join('/')}; trying again`,
           )
           continue
         }
+        t.ok(split(), 'the group gave each member partitions')
         t.equal(all().size, 400, 'every record read by the group')
         t.ok(
           seenBy.every((s) => s.size > 0),

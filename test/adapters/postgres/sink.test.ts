@@ -234,6 +234,23 @@ async function lockTable(name: string) {
   }
 }
 
+/**
+ * Inserts row `id` into `name` in a transaction left open: a COPY that reaches that key waits for the
+ * transaction, in the middle of its stream. `release` rolls it back.
+ */
+async function holdRow(name: string, id: number) {
+  const client = new pg.Client({ connectionString: URL_DB })
+  await client.connect()
+  await client.query('BEGIN')
+  await client.query(`INSERT INTO ${name} (id, name, qty) VALUES ($1, 'held', 0)`, [id])
+  return {
+    release: async () => {
+      await client.query('ROLLBACK')
+      await client.end()
+    },
+  }
+}
+
 /** Terminates the backend of `applicationName` once it waits (on a lock) or runs; returns how many. */
 async function terminateWhenBusy(applicationName: string, waitingOnLock: boolean): Promise<number> {
   for (let i = 0; i < 500; i++) {
@@ -273,8 +290,12 @@ t.test('a connection terminated while a big COPY streams is retried; nothing los
   const name = await table()
   const applicationName = `sw_kill_${process.pid}_stream`
   const sink = sinkFor(t, { table: name, columns: ['id', 'name', 'qty'], applicationName })
+  // The COPY stops at the held key half-way through the rows, so the terminate lands mid-stream
+  // however slow the host (a COPY that finished first would leave nothing to retry).
+  const held = await holdRow(name, 200_000)
   const pending = sink.handleBatch(messagesOf(rowsOf(0, 400_000)))
-  await terminateWhenBusy(applicationName, false)
+  t.equal(await terminateWhenBusy(applicationName, true), 1)
+  await held.release()
   const messages = await pending
   t.equal(messages.filter((m) => m.isFailed).length, 0)
   t.ok(sink.stats.retries >= 1, 'retried')
