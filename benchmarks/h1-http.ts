@@ -13,9 +13,11 @@
  * Both sides send the same records (`record(i)`, made on demand) in the same batches. After each run
  * the server is asked what it counted: it must be `n` records in `n / BATCH_SIZE` batches.
  *
- * With `H1_PROBES=1` in the environment, three more cases follow (`probes`): the sink without the
+ * With `H1_PROBES=1` in the environment, five more cases follow (`probes`): the sink without the
  * Pipeline, the streamway case without the idempotency key, and the Pipeline with a `handleBatch`
- * written as the baseline's loop body. They tell the sink's cost from the engine's (RESULTS.md).
+ * written as the baseline's loop body tell the sink's cost from the engine's; then, with no HTTP at
+ * all, the records alone in batches and the Pipeline with a `handleBatch` that returns at once tell
+ * what the engine costs on its own, beside what it costs next to undici (RESULTS.md).
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -173,6 +175,46 @@ function probes(
         await pool.close()
       }
     }),
+    ...offline(n),
+  ]
+}
+
+/**
+ * The last two probes: no server, no HTTP. Their records/s are not comparable with the baseline's;
+ * their CPU µs per record, taken one from the other, is the engine's own cost per record.
+ */
+function offline(n: number): BenchCase[] {
+  return [
+    {
+      name: `probe: the records alone, in batches of ${BATCH_SIZE}, no Pipeline, no HTTP`,
+      items: n,
+      async run() {
+        let batched = 0
+        let batch: Item[] = []
+        for (const item of recordsOf(n)) {
+          batch.push(item)
+          if (batch.length === BATCH_SIZE) {
+            batched += batch.length
+            batch = []
+          }
+        }
+        batched += batch.length
+        if (batched !== n) throw new Error(`h1 probe: ${batched} records batched, expected ${n}`)
+        // The baseline's loop yields between batches; this one may hold the thread for the whole run.
+        await Promise.resolve()
+      },
+    },
+    {
+      name: `probe: Pipeline → handleBatch returning at once, no HTTP`,
+      items: n,
+      run: () =>
+        runPipeline<Item>('h1 probe, no HTTP', n, {
+          producer: { source: fromIterable(recordsOf(n)) },
+          batchers: { default: { batchSize: BATCH_SIZE, concurrency: CONNECTIONS } },
+          handleMessage: passMessage,
+          handleBatch: (_batcher, messages) => messages,
+        }),
+    },
   ]
 }
 
