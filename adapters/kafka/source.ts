@@ -289,7 +289,11 @@ export class KafkaSource implements Producer {
    */
   async #room(payload: EachBatchPayload, offsets: PartitionOffsets): Promise<void> {
     const every = Math.max(50, Math.min(1000, (this.options.consumer.heartbeatInterval ?? 3000) / 2))
+    const stream = this.stream
     for (;;) {
+      // A read while this heartbeated had no waiter to wake, and the stream asks only once until
+      // the next push: look at the stream itself, or fetching stops for good.
+      if (stream.readableLength < stream.readableHighWaterMark) return
       let timer: NodeJS.Timeout | undefined
       const read = await new Promise<boolean>((resolve) => {
         this.#waiting.push(() => {
