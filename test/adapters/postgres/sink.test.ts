@@ -220,44 +220,38 @@ t.test(
   },
 )
 
-/** Holds an ACCESS EXCLUSIVE lock on `name` until `release()`: the sink's write waits on it. */
-async function lockTable(name: string) {
+/** Runs `sql` in a transaction left open, so what it took (a lock, a row) stays taken until `release`. */
+async function openTransaction(sql: string, params: unknown[], end: 'COMMIT' | 'ROLLBACK') {
   const client = new pg.Client({ connectionString: URL_DB })
   await client.connect()
   await client.query('BEGIN')
-  await client.query(`LOCK TABLE ${name} IN ACCESS EXCLUSIVE MODE`)
+  await client.query(sql, params)
   return {
     release: async () => {
-      await client.query('COMMIT')
+      await client.query(end)
       await client.end()
     },
   }
 }
+
+/** Holds an ACCESS EXCLUSIVE lock on `name` until `release()`: the sink's write waits on it. */
+const lockTable = (name: string) =>
+  openTransaction(`LOCK TABLE ${name} IN ACCESS EXCLUSIVE MODE`, [], 'COMMIT')
 
 /**
  * Inserts row `id` into `name` in a transaction left open: a COPY that reaches that key waits for the
  * transaction, in the middle of its stream. `release` rolls it back.
  */
-async function holdRow(name: string, id: number) {
-  const client = new pg.Client({ connectionString: URL_DB })
-  await client.connect()
-  await client.query('BEGIN')
-  await client.query(`INSERT INTO ${name} (id, name, qty) VALUES ($1, 'held', 0)`, [id])
-  return {
-    release: async () => {
-      await client.query('ROLLBACK')
-      await client.end()
-    },
-  }
-}
+const holdRow = (name: string, id: number) =>
+  openTransaction(`INSERT INTO ${name} (id, name, qty) VALUES ($1, 'held', 0)`, [id], 'ROLLBACK')
 
-/** Terminates the backend of `applicationName` once it waits (on a lock) or runs; returns how many. */
-async function terminateWhenBusy(applicationName: string, waitingOnLock: boolean): Promise<number> {
+/** Terminates the backend of `applicationName` once it waits on a lock; returns how many. */
+async function terminateWhenWaiting(applicationName: string): Promise<number> {
   for (let i = 0; i < 500; i++) {
     const { rows } = await db.query<{ pid: number }>(
       `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'
-         AND ($2::bool IS FALSE OR wait_event_type = 'Lock')`,
-      [applicationName, waitingOnLock],
+         AND wait_event_type = 'Lock'`,
+      [applicationName],
     )
     if (rows.length > 0) {
       for (const { pid } of rows) await db.query('SELECT pg_terminate_backend($1)', [pid])
@@ -265,7 +259,7 @@ async function terminateWhenBusy(applicationName: string, waitingOnLock: boolean
     }
     await sleep(10)
   }
-  throw new Error(`no busy backend named ${applicationName}`)
+  throw new Error(`no backend named ${applicationName} waiting on a lock`)
 }
 
 for (const mode of ['copy', 'insert'] as const) {
@@ -276,7 +270,7 @@ for (const mode of ['copy', 'insert'] as const) {
     await sink.handleBatch(messagesOf(rowsOf(0, 1000))) // batch 1 lands
     const lock = await lockTable(name)
     const pending = sink.handleBatch(messagesOf(rowsOf(1000, 50_000))) // batch 2 waits on the lock
-    t.equal(await terminateWhenBusy(applicationName, true), 1)
+    t.equal(await terminateWhenWaiting(applicationName), 1)
     await sleep(50)
     await lock.release()
     const messages = await pending
@@ -294,7 +288,7 @@ t.test('a connection terminated while a big COPY streams is retried; nothing los
   // however slow the host (a COPY that finished first would leave nothing to retry).
   const held = await holdRow(name, 200_000)
   const pending = sink.handleBatch(messagesOf(rowsOf(0, 400_000)))
-  t.equal(await terminateWhenBusy(applicationName, true), 1)
+  t.equal(await terminateWhenWaiting(applicationName), 1)
   await held.release()
   const messages = await pending
   t.equal(messages.filter((m) => m.isFailed).length, 0)
@@ -331,7 +325,7 @@ t.test(
       },
     })
     await p.start()
-    const killed = await terminateWhenBusy(applicationName, true)
+    const killed = await terminateWhenWaiting(applicationName)
     t.ok(killed >= 1)
     await lock.release()
     const report = await p.done
