@@ -5,17 +5,19 @@
  * `CONNECTIONS` requests in flight (a loop per connection taking the next batch). streamway: a
  * `Pipeline` (default processors, one batcher of `BATCH_SIZE` at concurrency `CONNECTIONS`) whose
  * `handleBatch` is an `httpSink` with `CONNECTIONS` connections, default options otherwise, fed the
- * way the docs say to feed records from code: `fromIterable` over a generator of the records. A
- * second case feeds the same pipeline from a plain object-mode Readable pushing one record per
- * stream chunk, the other way a user may write it (what that costs: Node's `push()` / `read()` per
- * record).
+ * way the docs say to feed records from code: `fromIterable` over a generator of the records. The
+ * floor (`floor`) does by hand, with no engine, what any engine with a `Message` per record must
+ * still do (the generator, a `Message` each, the handler, the sink, the ack count); the Pipeline's
+ * ratio to it, printed under the table, is the engine's own price. The last case feeds the same
+ * pipeline from a plain object-mode Readable pushing one record per stream chunk, the other way a
+ * user may write it (what that costs: Node's `push()` / `read()` per record).
  *
  * Both sides send the same records (`record(i)`, made on demand) in the same batches. After each run
  * the server is asked what it counted: it must be `n` records in `n / BATCH_SIZE` batches.
  *
- * With `H1_PROBES=1` in the environment, five more cases follow (`probes`): the sink without the
- * Pipeline, the streamway case without the idempotency key, and the Pipeline with a `handleBatch`
- * written as the baseline's loop body tell the sink's cost from the engine's; then, with no HTTP at
+ * With `H1_PROBES=1` in the environment, four more cases follow (`probes`): the streamway case
+ * without the idempotency key, and the Pipeline with a `handleBatch` written as the baseline's loop
+ * body tell the sink's cost from the engine's; then, with no HTTP at
  * all, the records alone in batches and the Pipeline with a `handleBatch` that returns at once tell
  * what the engine costs on its own, beside what it costs next to undici (RESULTS.md).
  */
@@ -32,6 +34,8 @@ export const BATCH_SIZE = 100
 /** Connections of both pools, and requests in flight at once. */
 export const CONNECTIONS = 8
 const EPOCH_MS = Date.UTC(2026, 0, 1)
+const PIPELINE_CASE = `Pipeline (fromIterable) → processors → batcher(${BATCH_SIZE}, c=${CONNECTIONS}) → httpSink`
+const FLOOR_CASE = `floor: the same Messages into httpSink by ${CONNECTIONS} hand-written loops, no engine`
 
 /** Record `i`: ≈ 100 bytes of JSON, `id` first (the server counts records by it). */
 interface Item {
@@ -92,6 +96,44 @@ async function rawPool(origin: string, n: number): Promise<void> {
   }
 }
 
+/**
+ * The floor: what any engine fed by the same generator, making a `Message` of each record for the
+ * same `httpSink`, must do at the least, written by hand with no engine between: `CONNECTIONS`
+ * loops, each taking the next `BATCH_SIZE` records from one generator, wrapping each in a `Message`
+ * and calling the handler on it, then `sink.handleBatch` and a count of what it returned
+ * successful (the ack). No batcher, no concurrency limit beyond the loops, no backpressure, no
+ * metrics: the Pipeline over this is the engine's own price.
+ */
+async function floor(origin: string, n: number): Promise<void> {
+  const sink = httpSink<Item>({ url: `${origin}/`, connections: CONNECTIONS, logger: silentLogger })
+  const source = recordsOf(n)
+  let ended = false
+  let acked = 0
+  const loop = async () => {
+    while (!ended) {
+      const batch: Message<Item>[] = []
+      while (batch.length < BATCH_SIZE) {
+        const next = source.next()
+        if (next.done === true) {
+          ended = true
+          break
+        }
+        batch.push(passMessage('default', new Message(next.value)))
+      }
+      if (batch.length === 0) return
+      for (const message of await sink.handleBatch(batch))
+        if (message.isFailed) throw new Error('h1 floor: a message failed')
+        else acked++
+    }
+  }
+  try {
+    await Promise.all(Array.from({ length: CONNECTIONS }, loop))
+  } finally {
+    await sink.close()
+  }
+  if (acked !== n) throw new Error(`h1 floor: ${acked} records acked, expected ${n}`)
+}
+
 /** The streamway case: `source` through a Pipeline whose `handleBatch` is an `httpSink`. */
 async function throughSink(origin: string, label: string, source: Readable, n: number): Promise<void> {
   const sink = httpSink<Item>({ url: `${origin}/`, connections: CONNECTIONS, logger: silentLogger })
@@ -126,24 +168,6 @@ function probes(
       handleBatch,
     })
   return [
-    counted(`probe: httpSink alone, ${CONNECTIONS} loops of Message batches, no Pipeline`, async () => {
-      const sink = httpSink<Item>({ url: `${originOf()}/`, connections: CONNECTIONS, logger: silentLogger })
-      let next = 0
-      const loop = async () => {
-        while (next < n) {
-          const batch: Message<Item>[] = []
-          for (const end = Math.min(n, next + BATCH_SIZE); next < end; next++)
-            batch.push(new Message(record(next)))
-          await sink.handleBatch(batch)
-          if (batch.some((m) => m.isFailed)) throw new Error('h1 probe: a message failed')
-        }
-      }
-      try {
-        await Promise.all(Array.from({ length: CONNECTIONS }, loop))
-      } finally {
-        await sink.close()
-      }
-    }),
     counted('probe: Pipeline → httpSink, idempotencyHeader: false', async () => {
       const sink = httpSink<Item>({
         url: `${originOf()}/`,
@@ -265,14 +289,13 @@ export function h1Http(n = 1_000_000): Workload {
       rawPool(origin, n),
     ),
     cases: [
-      counted(
-        `Pipeline (fromIterable) → processors → batcher(${BATCH_SIZE}, c=${CONNECTIONS}) → httpSink`,
-        () => throughSink(origin, 'h1 Pipeline', fromIterable(recordsOf(n)), n),
-      ),
+      counted(PIPELINE_CASE, () => throughSink(origin, 'h1 Pipeline', fromIterable(recordsOf(n)), n)),
+      counted(FLOOR_CASE, () => floor(origin, n)),
       counted(`the same, fed a plain object Readable (one record per stream chunk)`, () =>
         throughSink(origin, 'h1 Pipeline, plain Readable', records(n), n),
       ),
       ...(process.env.H1_PROBES === '1' ? probes(() => origin, n, counted) : []),
     ],
+    relative: [{ label: 'Pipeline over the floor', of: PIPELINE_CASE, to: FLOOR_CASE }],
   }
 }

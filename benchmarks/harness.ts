@@ -59,6 +59,29 @@ export interface Workload {
    */
   readonly setup?: () => Promise<void>
   readonly teardown?: () => Promise<void>
+  /**
+   * Ratios printed under the table besides those to the baseline: case `of` (by name) over case
+   * `to`, e.g. a streamway case over a floor that does only what no engine can avoid.
+   */
+  readonly relative?: readonly Relation[]
+}
+
+/** A ratio of two cases of one workload (see `Workload.relative`). */
+export interface Relation {
+  /** What the ratio is called where it is printed, e.g. "Pipeline over floor". */
+  readonly label: string
+  readonly of: string
+  readonly to: string
+}
+
+/** What `relativeRatio` gives: throughput and CPU ratios of `of` over `to`, and per round when measured in rounds. */
+export interface RelativeRatio {
+  readonly ratio: number
+  /** `to`'s CPU per item over `of`'s (above 1: `of` is cheaper). */
+  readonly cpuRatio: number
+  /** Per round (`run.ts --rounds`); empty without rounds. */
+  readonly byRound: readonly number[]
+  readonly cpuByRound: readonly number[]
 }
 
 /** The raw result of measuring one case: what a child process hands back in `--isolate` mode. */
@@ -276,6 +299,32 @@ export function joinRounds(rounds: readonly (readonly Measurement[])[], workload
           }),
     }
   })
+}
+
+/**
+ * Case `relation.of` over case `relation.to`, from the measurements of one workload. In rounds, each
+ * round's ratio is taken from that round's ratios to the baseline (the baseline's median cancels
+ * out), and the result is their median, as for the ratios to the baseline; without rounds, the
+ * ratio of the medians.
+ */
+export function relativeRatio(measurements: readonly Measurement[], relation: Relation): RelativeRatio {
+  const find = (name: string) => {
+    const found = measurements.find((m) => m.name === name)
+    if (found === undefined) throw new Error(`no case named "${name}" was measured`)
+    return found
+  }
+  const of = find(relation.of)
+  const to = find(relation.to)
+  const over = (a: readonly number[] | undefined, b: readonly number[] | undefined) =>
+    (a ?? []).map((value, round) => value / (b?.[round] ?? NaN))
+  const byRound = over(of.roundRatios, to.roundRatios)
+  const cpuByRound = over(of.roundCpuRatios, to.roundCpuRatios)
+  return {
+    ratio: byRound.length > 0 ? median(byRound) : median(of.throughputs) / median(to.throughputs),
+    cpuRatio: cpuByRound.length > 0 ? median(cpuByRound) : median(to.cpuPerItem) / median(of.cpuPerItem),
+    byRound,
+    cpuByRound,
+  }
 }
 
 /**

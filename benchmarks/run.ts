@@ -44,6 +44,7 @@ import {
   printMemoryTable,
   printTable,
   profileMemory,
+  relativeRatio,
   toRows,
   type Measurement,
   type MemoryProfile,
@@ -172,6 +173,8 @@ function isolatedRounds(id: string, workload: Workload): Measurement[] {
   return rounds === 1 ? (all[0] ?? []) : joinRounds(all, workload)
 }
 
+const listed = (ratios: readonly number[] | undefined) => (ratios ?? []).map((r) => r.toFixed(2)).join(', ')
+
 /** Measures one workload (here, or one case per child process with `--isolate`) and prints it. */
 async function runWorkload(id: string): Promise<void> {
   const memory = memoryWorkloads[id]
@@ -188,11 +191,15 @@ async function runWorkload(id: string): Promise<void> {
     for (const { name, roundRatios, roundCpuRatios } of measurements.slice(
       isLimit(workload.baseline) ? 0 : 1,
     )) {
-      const listed = (ratios: readonly number[] | undefined) =>
-        (ratios ?? []).map((r) => r.toFixed(2)).join(', ')
       info(`${name}: ratio by round ${listed(roundRatios)}`)
       if (roundCpuRatios !== undefined) info(`${name}: CPU ratio by round ${listed(roundCpuRatios)}`)
     }
+  for (const relation of workload.relative ?? []) {
+    const r = relativeRatio(measurements, relation)
+    const perRound =
+      r.byRound.length > 0 ? `; by round ${listed(r.byRound)} (CPU ${listed(r.cpuByRound)})` : ''
+    info(`${relation.label}: ${r.ratio.toFixed(2)} (CPU ${r.cpuRatio.toFixed(2)})${perRound}`)
+  }
   for (const { name, verified } of measurements) if (verified !== undefined) info(`${name}: ${verified}`)
   for (const gate of workload.gates ?? []) info(await gate())
   if (!isolate)
