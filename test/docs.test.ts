@@ -25,6 +25,7 @@ import { postgresSinkOptionsSchema } from '../adapters/postgres/index.js'
 import { fromIterableOptionsSchema } from '../lib/pipeline/iterable-producer.js'
 import { kafkaTestBrokerOptionsSchema } from '../lib/testing/kafka-broker/options.js'
 import { kafkaSinkOptionsSchema, kafkaSourceOptionsSchema } from '../adapters/kafka/index.js'
+import { prometheusExporterOptionsSchema, serveMetricsOptionsSchema } from '../adapters/prometheus/index.js'
 
 /** Each docs page and the option schemas whose tables it must show. */
 const pages: [string, z.ZodObject[]][] = [
@@ -51,6 +52,7 @@ const pages: [string, z.ZodObject[]][] = [
   ['adapters/postgres.md', [postgresSinkOptionsSchema]],
   ['testing/kafka-broker.md', [kafkaTestBrokerOptionsSchema]],
   ['adapters/kafka.md', [kafkaSourceOptionsSchema, kafkaSinkOptionsSchema]],
+  ['adapters/prometheus.md', [prometheusExporterOptionsSchema, serveMetricsOptionsSchema]],
 ]
 
 for (const [page, schemas] of pages) {
