@@ -25,3 +25,17 @@ export function header(value: string, previous: Record<string, string> | undefin
   if (at <= 0) throw new InvalidArgumentError('must be "Name: value".')
   return { ...previous, [value.slice(0, at).trim()]: value.slice(at + 1).trim() }
 }
+
+/** Where a server listens: `--metrics 9464`, `0.0.0.0:9464`, `[::]:9464`. */
+export interface ListenAddress {
+  readonly host: string
+  readonly port: number
+}
+
+/** `[host:]port` (an IPv6 host in brackets); the host defaults to 127.0.0.1, this machine only. */
+export function listenAddress(value: string): ListenAddress {
+  const match = /^(?:(?:\[([^\]]+)\]|([^:[\]]+)):)?(\d{1,5})$/.exec(value.trim())
+  const port = Number(match?.[3])
+  if (match === null || port > 65535) throw new InvalidArgumentError('must be [host:]port, port ≤ 65535.')
+  return { host: match[1] ?? match[2] ?? '127.0.0.1', port }
+}

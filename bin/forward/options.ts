@@ -4,7 +4,7 @@
  * and topics, the target checked, defaults that depend on the group).
  */
 import { Option } from 'commander'
-import { header, integer, positive } from '../cli/args.js'
+import { header, integer, listenAddress, positive, type ListenAddress } from '../cli/args.js'
 import { UsageError } from '../cli/io.js'
 import { logLevels, type LogLevel } from '../import/options.js'
 
@@ -41,6 +41,8 @@ export interface ForwardConfig {
   readonly sasl:
     { mechanism: (typeof saslMechanisms)[number]; username: string; password: string } | undefined
   readonly shutdownTimeoutMs: number
+  /** Where to serve Prometheus metrics (`--metrics`), if anywhere. */
+  readonly metrics: ListenAddress | undefined
 }
 
 /** Every option of `streamway forward`, in the order `--help` lists them. */
@@ -103,6 +105,10 @@ export function forwardOptions(): Option[] {
       .argParser(positive)
       .default(5),
     new Option('--no-progress', 'no progress lines'),
+    new Option(
+      '--metrics <[host:]port>',
+      'serve Prometheus metrics (pipeline, lag per partition) at http://host:port/metrics (host: 127.0.0.1)',
+    ).argParser(listenAddress),
     new Option('--log-level <level>', 'pino log level (logs go to stderr)')
       .choices(logLevels)
       .default('warn'),
@@ -136,6 +142,7 @@ export interface RawForwardOptions {
   shutdownTimeout: number
   ssl: boolean
   sasl?: (typeof saslMechanisms)[number]
+  metrics?: ListenAddress
 }
 
 /** `kafka://h1:9092,h2:9092/orders,payments` → brokers and topics. */
@@ -196,5 +203,6 @@ export function resolveForwardConfig(
     shutdownTimeoutMs: o.shutdownTimeout,
     ssl: o.ssl,
     sasl,
+    metrics: o.metrics,
   }
 }

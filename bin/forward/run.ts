@@ -18,6 +18,7 @@ import { count, duration, perSecond } from '../cli/format.js'
 import type { CliIo } from '../cli/io.js'
 import { startWithStops } from '../cli/stops.js'
 import { redact } from '../import/targets.js'
+import { serveForwardMetrics, type ForwardMetrics } from './metrics.js'
 import type { ForwardConfig } from './options.js'
 
 /** Exit codes of `streamway forward` (documented in `docs/cli.md`). */
@@ -92,6 +93,28 @@ function whyNotJson(text: string, value: Buffer, at: number): string {
 
 /** Runs until stopped; resolves with the exit code. */
 export async function runForwardConfig(config: ForwardConfig, io: CliIo): Promise<number> {
+  if (config.metrics === undefined) return forward(config, io, undefined)
+  const { host, port } = config.metrics
+  let metrics: ForwardMetrics
+  try {
+    metrics = await serveForwardMetrics(config.metrics)
+  } catch (error) {
+    throw new Error(`--metrics ${host}:${String(port)}: ${(error as Error).message}`, { cause: error })
+  }
+  io.stderr.write(`forward: Prometheus metrics at ${metrics.url}\n`)
+  try {
+    return await forward(config, io, metrics)
+  } finally {
+    await metrics.close()
+  }
+}
+
+/** The run itself: source, pipeline and target, opened and closed here; `metrics` watches it. */
+async function forward(
+  config: ForwardConfig,
+  io: CliIo,
+  metrics: ForwardMetrics | undefined,
+): Promise<number> {
   const logger = defaultLogger(config.logLevel, io.stderr)
   const source = kafkaSource({
     kafka: {
@@ -147,6 +170,8 @@ export async function runForwardConfig(config: ForwardConfig, io: CliIo): Promis
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     logger,
   })
+
+  metrics?.watch(pipeline, source)
 
   let fatal: string | undefined
   const run = startWithStops(pipeline as unknown as Pipeline<never, never>, io)

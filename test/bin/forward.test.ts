@@ -10,6 +10,10 @@ import { parseKafkaUrl, resolveForwardConfig, type RawForwardOptions } from '../
 import { KafkaTestBroker } from '../../lib/testing.js'
 import { silentLogger, uniqueName } from '../pipeline/fixtures.js'
 import { ok, startServer } from '../adapters/http/server.js'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { request } from 'undici'
+import { listenAddress } from '../../bin/cli/args.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'streamway-forward-'))
 
@@ -78,14 +82,40 @@ t.test(
         '0.05',
         '--log-level',
         'silent',
+        '--metrics',
+        '127.0.0.1:0',
       ],
       c.io,
     )
     const delivered = () => server.requests.flatMap((r) => JSON.parse(r.body) as { id: number }[])
     const deadline = Date.now() + 30_000
     while (delivered().length < 995 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    const metricsUrl = /Prometheus metrics at (\S+)/.exec(c.stderr())?.[1] ?? ''
+    t.match(metricsUrl, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/, 'the endpoint is announced on stderr')
+    // The server has every record; their acks (and the lag's fall to 0) follow a moment later.
+    let scraped = ''
+    const settled = (text: string) =>
+      text.includes('streamway_messages_acked_total{pipeline="forward-fwd",status="successful"} 995\n') &&
+      [...text.matchAll(/^streamway_kafka_lag\{[^}]*\} (\d+)$/gm)].every((m) => m[1] === '0')
+    while (!settled(scraped) && Date.now() < deadline) {
+      scraped = await (await request(metricsUrl)).body.text()
+      if (!settled(scraped)) await new Promise((r) => setTimeout(r, 20))
+    }
+    t.match(scraped, 'streamway_messages_acked_total{pipeline="forward-fwd",status="successful"} 995\n')
+    t.match(scraped, 'streamway_messages_acked_total{pipeline="forward-fwd",status="failed"} 5\n')
+    t.match(
+      scraped,
+      'streamway_message_failures_total{pipeline="forward-fwd",reason="SW_ERR_MALFORMED_RECORD"} 5\n',
+    )
+    for (const partition of [0, 1, 2, 3])
+      t.match(
+        scraped,
+        `streamway_kafka_lag{pipeline="forward-fwd",topic="${topic}",partition="${String(partition)}"} 0\n`,
+        `lag of partition ${String(partition)}`,
+      )
     abort.abort()
     const code = await run
+    await t.rejects(request(metricsUrl), { code: 'ECONNREFUSED' }, 'the endpoint is closed at the stop')
     t.equal(code, 1, 'exit 1: some records were dead-lettered')
     const ids = delivered().map((r) => r.id)
     t.equal(new Set(ids).size, 995, 'every good record delivered')
@@ -164,3 +194,42 @@ t.test('forward: --sasl takes the credentials from the environment, never the co
   t.equal(resolveForwardConfig({ ...raw, sasl: undefined }, {}).sasl, undefined)
   t.end()
 })
+
+t.test(
+  'forward: --metrics takes [host:]port; a port in use fails the run at once, naming the option',
+  async (t) => {
+    t.same(listenAddress('9464'), { host: '127.0.0.1', port: 9464 })
+    t.same(listenAddress('0.0.0.0:9464'), { host: '0.0.0.0', port: 9464 })
+    t.same(listenAddress('[::1]:0'), { host: '::1', port: 0 })
+    for (const bad of ['', 'x', '70000', 'host:', ':9464', '::1:80'])
+      t.throws(() => listenAddress(bad), { code: 'commander.invalidArgument' }, JSON.stringify(bad))
+    const busy = createServer()
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+    t.teardown(
+      () =>
+        new Promise<void>((resolve) =>
+          busy.close(() => {
+            resolve()
+          }),
+        ),
+    )
+    const { port } = busy.address() as AddressInfo
+    const c = capture(new AbortController().signal)
+    const code = await runCli(
+      [
+        'forward',
+        '--from',
+        'kafka://127.0.0.1:1/t',
+        '--group',
+        'g',
+        '--to',
+        '-',
+        '--metrics',
+        `127.0.0.1:${String(port)}`,
+      ],
+      c.io,
+    )
+    t.equal(code, 2)
+    t.match(c.stderr(), `streamway forward: error: --metrics 127.0.0.1:${String(port)}: listen EADDRINUSE`)
+  },
+)
