@@ -39,11 +39,11 @@ export const prometheusExporterOptionsSchema = z.strictObject({
   }),
   prefix: z
     .string({ error: 'must be a string' })
-    .regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, {
-      error: 'must be a Prometheus metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)',
+    .regex(/^(?:[a-zA-Z_][a-zA-Z0-9_]*)?$/, {
+      error: 'must be empty or start a Prometheus metric name ([a-zA-Z_][a-zA-Z0-9_]*)',
     })
     .default('streamway_')
-    .meta({ description: 'Prepended to every metric name.' }),
+    .meta({ description: 'Prepended to every metric name (may be empty).' }),
   failureReasons: boolean().default(true).meta({
     description:
       'Export `message_failures_total` by `reason` (an error `code`, else its `name`, else the reason text). Turn it off if your failure reasons are free text: each distinct reason is a time series.',
@@ -64,6 +64,8 @@ interface Family {
   readonly help: string
   readonly labelNames: readonly string[]
   readonly samples: (snapshot: MetricsSnapshot) => readonly Sample[]
+  /** How prom-client's cluster registry joins the workers' values (default: their sum). */
+  readonly aggregator?: 'max'
 }
 
 const byName = <V>(record: Readonly<Record<string, V>>, label: string, value: (v: V) => number): Sample[] =>
@@ -137,7 +139,7 @@ const families: readonly Family[] = [
     name: 'batched_messages_total',
     help: 'Messages in the batches emitted, by batcher.',
     labelNames: ['batcher'],
-    samples: (s) => byName(s.batches, 'batcher', (b) => Math.round(b.count * b.meanSize)),
+    samples: (s) => byName(s.batches, 'batcher', (b) => b.messages),
   },
   {
     kind: 'gauge',
@@ -145,6 +147,7 @@ const families: readonly Family[] = [
     help: 'The largest batch a batcher emitted, in messages.',
     labelNames: ['batcher'],
     samples: (s) => byName(s.batches, 'batcher', (b) => b.maxSize),
+    aggregator: 'max',
   },
   {
     kind: 'gauge',
@@ -157,6 +160,7 @@ const families: readonly Family[] = [
       [{ quantile: '0.99' }, l.p99 / 1000],
       [{ quantile: '1' }, l.max / 1000],
     ],
+    aggregator: 'max',
   },
   {
     kind: 'counter',
@@ -171,6 +175,7 @@ const families: readonly Family[] = [
     help: 'Seconds since the pipeline started.',
     labelNames: [],
     samples: (s) => [[{}, s.uptimeMs / 1000]],
+    aggregator: 'max',
   },
 ]
 
@@ -180,8 +185,9 @@ const families: readonly Family[] = [
  * `/metrics` route, or pass your own `registry` (prom-client's global `register`, with
  * `collectDefaultMetrics`) and serve that.
  *
- * The counters restart from 0 when a pipeline is started again (Prometheus' `rate()` reads that as
- * a counter reset); a pipeline not started yet reports zeros, a stopped one its last figures.
+ * Before a pipeline's `start()` its counts are zeros; after its stop they keep their last values.
+ * A pipeline cannot start twice: counters start from 0 again only in a new process, or for a new
+ * pipeline added under the name of one removed (Prometheus' `rate()` reads either as a reset).
  */
 export class PrometheusExporter {
   /** The registry the metrics are registered in. */
@@ -199,7 +205,18 @@ export class PrometheusExporter {
     this.registry = o.registry ?? new Registry()
     for (const family of families) {
       if (family.name === 'message_failures_total' && !o.failureReasons) continue
-      this.#register(o.prefix + family.name, family)
+      const name = o.prefix + family.name
+      try {
+        this.#register(name, family)
+      } catch (error) {
+        this.unregister()
+        throw new InvalidOptionError(
+          'options.prefix',
+          `a metric named "${name}" is registered in this registry already: give each exporter of one registry its own \`prefix\``,
+          o.prefix,
+          { cause: error },
+        )
+      }
     }
   }
 
@@ -209,7 +226,13 @@ export class PrometheusExporter {
         for (const [labels, value] of family.samples(this.#snapshotOf(source)))
           set({ pipeline: source.name, ...labels }, value)
     }
-    const config = { name, help: family.help, labelNames: ['pipeline', ...family.labelNames], registers: [] }
+    const config = {
+      name,
+      help: family.help,
+      labelNames: ['pipeline', ...family.labelNames],
+      registers: [],
+      ...(family.aggregator === undefined ? {} : { aggregator: family.aggregator }),
+    }
     const metric =
       family.kind === 'counter'
         ? new Counter({
@@ -290,7 +313,7 @@ export class PrometheusExporter {
     return this.registry.contentType
   }
 
-  /** Removes this exporter's metrics from the registry (to build another one in the same registry). */
+  /** Removes this exporter's metrics from the registry (to build another one with the same names there). */
   unregister(): void {
     for (const name of this.#names.splice(0)) this.registry.removeSingleMetric(name)
   }

@@ -6,6 +6,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { z } from 'zod'
+import { defaultLogger, isLogger, type Logger } from '../../lib/logger.js'
 import { integer, parseOptions, type ResolvedOptions } from '../../lib/options.js'
 import type { PrometheusExporter } from './exporter.js'
 
@@ -24,6 +25,13 @@ export const serveMetricsOptionsSchema = z.strictObject({
     .startsWith('/', { error: 'must start with /' })
     .default('/metrics')
     .meta({ description: 'The path the metrics are served at.' }),
+  logger: z
+    .custom<Logger>((v) => isLogger(v), { error: 'must be a pino logger' })
+    .optional()
+    .meta({
+      description:
+        "A pino logger for failed scrapes (`scrape_failed`) and server errors (`metrics_server_error`); by default streamway's (`warn`, stderr).",
+    }),
 })
 
 /** Options of `serveMetrics`. */
@@ -34,7 +42,10 @@ export interface MetricsServer {
   /** Where the metrics are, e.g. `http://127.0.0.1:9464/metrics` (the port picked when 0 was given). */
   readonly url: string
   readonly server: Server
-  /** Stops listening and closes idle connections; resolves once closed. */
+  /**
+   * Stops listening; a scrape under way is answered, with `Connection: close`, and idle
+   * keep-alive connections are closed. Resolves once every connection is.
+   */
   close(): Promise<void>
 }
 
@@ -47,18 +58,25 @@ export async function serveMetrics(
     serveMetricsOptionsSchema,
     options,
   )
+  const log = (o.logger ?? defaultLogger()).child({ component: 'metrics-server' })
+  let closing = false
   const server = createServer((req, res) => {
+    // Once closing, no connection is kept alive: a scraper's keep-alive would hold close() open.
+    const connection = () => (closing ? { connection: 'close' } : {})
     const path = (req.url ?? '/').split('?', 1)[0]
-    if (path !== o.path) return void res.writeHead(404).end()
+    if (path !== o.path) return void res.writeHead(404, connection()).end()
     if (req.method !== 'GET' && req.method !== 'HEAD')
-      return void res.writeHead(405, { allow: 'GET, HEAD' }).end()
+      return void res.writeHead(405, { allow: 'GET, HEAD', ...connection() }).end()
     exporter.metrics().then(
       (text) => {
-        res.writeHead(200, { 'content-type': exporter.contentType })
+        res.writeHead(200, { 'content-type': exporter.contentType, ...connection() })
         res.end(req.method === 'HEAD' ? undefined : text)
       },
       (error: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(String(error))
+        log.error({ event: 'scrape_failed', err: error }, 'Collecting the metrics failed')
+        // The reason stays in the log: the endpoint may be reachable from other machines.
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', ...connection() })
+        res.end('collecting the metrics failed\n')
       },
     )
   })
@@ -69,6 +87,9 @@ export async function serveMetrics(
       resolve()
     })
   })
+  server.on('error', (error) => {
+    log.error({ event: 'metrics_server_error', err: error }, 'The metrics server failed')
+  })
   const { address, port, family } = server.address() as AddressInfo
   const host = family === 'IPv6' ? `[${address}]` : address
   return {
@@ -76,11 +97,11 @@ export async function serveMetrics(
     server,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        closing = true
         server.close((error) => {
           if (error === undefined) resolve()
           else reject(error)
         })
-        server.closeIdleConnections()
       }),
   }
 }

@@ -104,6 +104,8 @@ export interface MetricsSnapshot {
       string,
       {
         readonly count: number
+        /** Messages in those batches. */
+        readonly messages: number
         readonly meanSize: number
         readonly maxSize: number
         readonly triggers: Readonly<Record<BatchTrigger, number>>
@@ -151,6 +153,7 @@ export class PipelineMetrics {
       batchProcessors[name] = c.inBatchProcessors
       batches[name] = {
         count: c.batches,
+        messages: c.messages,
         meanSize: c.batches === 0 ? 0 : c.messages / c.batches,
         maxSize: c.maxSize,
         triggers: { ...c.triggers },

@@ -315,7 +315,13 @@ t.test('metrics() counts batches per batcher with their sizes and triggers', asy
   await pipeline.stop()
   await last
   t.same(pipeline.metrics().batches, {
-    db: { count: 5, meanSize: 2, maxSize: 3, triggers: { size: 2, timeout: 1, flush: 1, end: 1 } },
+    db: {
+      count: 5,
+      messages: 10,
+      meanSize: 2,
+      maxSize: 3,
+      triggers: { size: 2, timeout: 1, flush: 1, end: 1 },
+    },
   })
 })
 

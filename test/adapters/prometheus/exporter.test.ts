@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Registry, type OpenMetricsContentType } from 'prom-client'
+import { Gauge, Registry, type OpenMetricsContentType } from 'prom-client'
 import type { Message } from '../../../lib/index.js'
 import { PrometheusExporter } from '../../../adapters/prometheus/index.js'
 import { deferred, startTestPipeline } from '../../pipeline/fixtures.js'
@@ -84,28 +84,23 @@ t.test('a scrape reports what the pipeline counted, labelled with its name', asy
 })
 
 t.test('gauges show messages held in a stage at scrape time', async (t) => {
+  const entered = deferred()
   const gate = deferred()
   const pipeline = await startTestPipeline<string>(t, {
     batchers: { db: { batchSize: 2, batchTimeoutMs: 60_000 } },
     shutdownTimeoutMs: 1000,
     handleMessage: (_, message) => message.putBatcher('db'),
     async handleBatch(_, messages) {
+      entered.resolve()
       await gate.promise
       return messages
     },
   })
   const exporter = new PrometheusExporter({ prefix: 'app_' }).add(pipeline)
   const acked = pipeline.testBatch(['a', 'b'], { batchMode: 'bulk' })
+  await entered.promise
   const own = { pipeline: pipeline.name }
   let samples = parse(await exporter.metrics())
-  for (
-    let i = 0;
-    i < 100 && valueOf(samples, 'app_batch_processor_messages', { ...own, batcher: 'db' }) !== 2;
-    i++
-  ) {
-    await new Promise((resolve) => setImmediate(resolve))
-    samples = parse(await exporter.metrics())
-  }
   t.equal(valueOf(samples, 'app_batch_processor_messages', { ...own, batcher: 'db' }), 2)
   t.equal(valueOf(samples, 'app_messages_in_flight', own), 2)
   t.equal(valueOf(samples, 'app_messages_acked_total', { ...own, status: 'successful' }), 0)
@@ -114,6 +109,7 @@ t.test('gauges show messages held in a stage at scrape time', async (t) => {
   await acked
   samples = parse(await exporter.metrics())
   t.equal(valueOf(samples, 'app_messages_in_flight', own), 0)
+  t.equal(valueOf(samples, 'app_batch_processor_messages', { ...own, batcher: 'db' }), 0)
   t.equal(valueOf(samples, 'app_messages_acked_total', { ...own, status: 'successful' }), 2)
 })
 
@@ -191,11 +187,19 @@ t.test("the user's registry holds the metrics beside its own; unregister takes t
     valueOf(samples, 'streamway_messages_received_total', { pipeline: pipeline.name, service: 'importer' }),
     1,
   )
+  // A clash on the last name: every metric registered before it must be taken out again.
+  registry.registerMetric(new Gauge({ name: 'x_uptime_seconds', help: 'the user’s own', registers: [] }))
+  const registered = registry.getMetricsAsArray().length
   t.throws(
-    () => new PrometheusExporter({ registry }),
-    /already been registered/,
+    () => new PrometheusExporter({ registry, prefix: 'x_' }),
+    { name: 'InvalidOptionError', path: 'options.prefix', message: /"x_uptime_seconds"/ },
     'names clash in one registry',
   )
+  t.equal(registry.getMetricsAsArray().length, registered, 'the failed exporter left nothing registered')
+  registry.removeSingleMetric('x_uptime_seconds')
+  const unprefixed = new PrometheusExporter({ registry, prefix: '' }).add(pipeline)
+  t.equal(valueOf(parse(await registry.metrics()), 'messages_received_total', { pipeline: pipeline.name }), 1)
+  unprefixed.unregister()
   exporter.unregister()
   t.equal(await registry.metrics(), '\n')
   const again = new PrometheusExporter({ registry }).add(pipeline)
@@ -218,6 +222,7 @@ t.test('an OpenMetrics registry gets counter names with one _total', async (t) =
 t.test('invalid options fail at construction, naming the option', (t) => {
   const cases: [unknown, string][] = [
     [{ prefix: '9bad' }, 'options.prefix'],
+    [{ prefix: 'a:b_' }, 'options.prefix'],
     [{ prefix: 3 }, 'options.prefix'],
     [{ registry: {} }, 'options.registry'],
     [{ failureReasons: 'yes' }, 'options.failureReasons'],

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { request } from 'undici'
+import { Agent, request } from 'undici'
 import { PrometheusExporter, serveMetrics } from '../../../adapters/prometheus/index.js'
-import { startTestPipeline } from '../../pipeline/fixtures.js'
+import { deferred, loggerInto, startTestPipeline } from '../../pipeline/fixtures.js'
 
 t.test('serveMetrics answers GET <path> with the exposition and its content type', async (t) => {
   const pipeline = await startTestPipeline<number>(t, { handleMessage: (_, m) => m })
@@ -36,22 +36,62 @@ t.test('serveMetrics: other paths are 404, other methods 405', async (t) => {
   await post.body.dump()
 })
 
-t.test('serveMetrics: a failing scrape is a 500 with the reason; the server goes on', async (t) => {
-  let fail = true
-  const exporter = {
-    contentType: 'text/plain; version=0.0.4; charset=utf-8',
-    metrics: () => (fail ? Promise.reject(new Error('collector broke')) : Promise.resolve('up 1\n')),
-  }
-  const served = await serveMetrics(exporter, { port: 0 })
-  t.teardown(() => served.close())
-  const failed = await request(served.url)
-  t.equal(failed.statusCode, 500)
-  t.match(await failed.body.text(), /collector broke/)
-  fail = false
-  const next = await request(served.url)
-  t.equal(next.statusCode, 200)
-  t.equal(await next.body.text(), 'up 1\n')
-})
+t.test(
+  'serveMetrics: a failing scrape is a 500, its reason logged, not sent; the server goes on',
+  async (t) => {
+    let fail = true
+    const exporter = {
+      contentType: 'text/plain; version=0.0.4; charset=utf-8',
+      metrics: () => (fail ? Promise.reject(new Error('collector broke')) : Promise.resolve('up 1\n')),
+    }
+    const lines: Record<string, unknown>[] = []
+    const served = await serveMetrics(exporter, { port: 0, logger: loggerInto(lines) })
+    t.teardown(() => served.close())
+    const failed = await request(served.url)
+    t.equal(failed.statusCode, 500)
+    t.equal(await failed.body.text(), 'collecting the metrics failed\n')
+    t.match(lines, [{ event: 'scrape_failed', level: 50, err: { message: 'collector broke' } }])
+    fail = false
+    const next = await request(served.url)
+    t.equal(next.statusCode, 200)
+    t.equal(await next.body.text(), 'up 1\n')
+    served.server.emit('error', new Error('accept failed'))
+    t.match(
+      lines[1],
+      { event: 'metrics_server_error', err: { message: 'accept failed' } },
+      'logged, not thrown',
+    )
+  },
+)
+
+t.test(
+  'serveMetrics: close() answers a scrape under way, closes its keep-alive connection, and resolves',
+  async (t) => {
+    const entered = deferred()
+    const gate = deferred()
+    const exporter = {
+      contentType: 'text/plain; version=0.0.4; charset=utf-8',
+      async metrics() {
+        entered.resolve()
+        await gate.promise
+        return 'up 1\n'
+      },
+    }
+    const served = await serveMetrics(exporter, { port: 0 })
+    const agent = new Agent({ keepAliveTimeout: 60_000 })
+    t.teardown(() => agent.close())
+    const scrape = request(served.url, { dispatcher: agent })
+    await entered.promise
+    const closed = served.close()
+    gate.resolve()
+    const response = await scrape
+    t.equal(response.statusCode, 200)
+    t.equal(await response.body.text(), 'up 1\n')
+    t.equal(response.headers.connection, 'close', 'the scraper is told not to keep the connection')
+    await closed
+    await t.rejects(request(served.url, { dispatcher: agent }), { code: 'ECONNREFUSED' })
+  },
+)
 
 t.test('serveMetrics: a port in use rejects; close() frees the port', async (t) => {
   const first = await serveMetrics(new PrometheusExporter(), { port: 0 })
@@ -72,6 +112,7 @@ t.test('serveMetrics: invalid options fail, naming the option', async (t) => {
     [{ port: 0, host: '' }, 'options.host'],
     [{ port: 0, path: 'metrics' }, 'options.path'],
     [{ port: 0, tls: true }, 'options.tls'],
+    [{ port: 0, logger: console }, 'options.logger'],
   ]
   for (const [options, path] of cases)
     await t.rejects(serveMetrics(exporter, options as never), { name: 'InvalidOptionError', path }, path)
