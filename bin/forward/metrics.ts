@@ -7,6 +7,7 @@
 import { Gauge } from 'prom-client'
 import type { KafkaSource } from '../../adapters/kafka/index.js'
 import { PrometheusExporter, serveMetrics, type MetricsSource } from '../../adapters/prometheus/index.js'
+import type { Logger } from '../../lib/logger.js'
 import type { ListenAddress } from '../cli/args.js'
 
 /** A listening metrics endpoint, watching nothing until `watch`. */
@@ -17,10 +18,10 @@ export interface ForwardMetrics {
   close(): Promise<void>
 }
 
-/** Starts the endpoint at `address`; rejects when it cannot listen there. */
-export async function serveForwardMetrics(address: ListenAddress): Promise<ForwardMetrics> {
+/** Starts the endpoint at `address`, logging through `logger`; rejects when it cannot listen there. */
+export async function serveForwardMetrics(address: ListenAddress, logger: Logger): Promise<ForwardMetrics> {
   const exporter = new PrometheusExporter()
-  const served = await serveMetrics(exporter, address)
+  const served = await serveMetrics(exporter, { ...address, logger })
   return {
     url: served.url,
     watch(pipeline, source) {

@@ -8,14 +8,14 @@
 import type { SASLOptions } from 'kafkajs'
 import { MalformedRecordError } from '../../lib/errors.js'
 import { jsonTextError } from '../../lib/internal/json-check.js'
-import { defaultLogger } from '../../lib/logger.js'
+import { defaultLogger, type Logger } from '../../lib/logger.js'
 import type { Message } from '../../lib/message.js'
 import { Pipeline } from '../../lib/pipeline/pipeline.js'
 import { deadLetter } from '../../adapters/file/index.js'
 import { kafkaIdempotencyKey, kafkaSource, type KafkaMetadata } from '../../adapters/kafka/index.js'
 import { ndjsonSink } from '../../adapters/ndjson/index.js'
 import { count, duration, perSecond } from '../cli/format.js'
-import type { CliIo } from '../cli/io.js'
+import { UsageError, type CliIo } from '../cli/io.js'
 import { startWithStops } from '../cli/stops.js'
 import { redact } from '../import/targets.js'
 import { serveForwardMetrics, type ForwardMetrics } from './metrics.js'
@@ -93,17 +93,18 @@ function whyNotJson(text: string, value: Buffer, at: number): string {
 
 /** Runs until stopped; resolves with the exit code. */
 export async function runForwardConfig(config: ForwardConfig, io: CliIo): Promise<number> {
-  if (config.metrics === undefined) return forward(config, io, undefined)
+  const logger = defaultLogger(config.logLevel, io.stderr)
+  if (config.metrics === undefined) return forward(config, io, logger, undefined)
   const { host, port } = config.metrics
   let metrics: ForwardMetrics
   try {
-    metrics = await serveForwardMetrics(config.metrics)
+    metrics = await serveForwardMetrics(config.metrics, logger)
   } catch (error) {
-    throw new Error(`--metrics ${host}:${String(port)}: ${(error as Error).message}`, { cause: error })
+    throw new UsageError(`--metrics ${host}:${String(port)}: ${(error as Error).message}`)
   }
   io.stderr.write(`forward: Prometheus metrics at ${metrics.url}\n`)
   try {
-    return await forward(config, io, metrics)
+    return await forward(config, io, logger, metrics)
   } finally {
     await metrics.close()
   }
@@ -113,9 +114,9 @@ export async function runForwardConfig(config: ForwardConfig, io: CliIo): Promis
 async function forward(
   config: ForwardConfig,
   io: CliIo,
+  logger: Logger,
   metrics: ForwardMetrics | undefined,
 ): Promise<number> {
-  const logger = defaultLogger(config.logLevel, io.stderr)
   const source = kafkaSource({
     kafka: {
       brokers: [...config.brokers],

@@ -10,8 +10,6 @@ import { parseKafkaUrl, resolveForwardConfig, type RawForwardOptions } from '../
 import { KafkaTestBroker } from '../../lib/testing.js'
 import { silentLogger, uniqueName } from '../pipeline/fixtures.js'
 import { ok, startServer } from '../adapters/http/server.js'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { request } from 'undici'
 import { listenAddress } from '../../bin/cli/args.js'
 
@@ -203,17 +201,10 @@ t.test(
     t.same(listenAddress('[::1]:0'), { host: '::1', port: 0 })
     for (const bad of ['', 'x', '70000', 'host:', ':9464', '::1:80'])
       t.throws(() => listenAddress(bad), { code: 'commander.invalidArgument' }, JSON.stringify(bad))
-    const busy = createServer()
-    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
-    t.teardown(
-      () =>
-        new Promise<void>((resolve) =>
-          busy.close(() => {
-            resolve()
-          }),
-        ),
-    )
-    const { port } = busy.address() as AddressInfo
+    const busy = await startServer(t, (_req, res) => {
+      ok(res)
+    })
+    const port = Number(new URL(busy.url).port)
     const c = capture(new AbortController().signal)
     const code = await runCli(
       [
