@@ -133,8 +133,17 @@ export function parseOptions<S extends z.ZodType>(
   if (issue.path.length === 0) {
     return fail(base, `\`${base}\` must be an object, got ${describeValue(input)}`, input)
   }
+  // A secret (an auth header, say) is neither echoed in the message nor kept on the error.
+  if (isSensitive(schema, issue.path[0])) return fail(base, `\`${base}\` ${issue.message}`, undefined)
   const value = valueAt(input, issue.path)
   return fail(base, `\`${base}\` ${issue.message}, got ${describeValue(value)}`, value)
+}
+
+/** True when option `key` of `schema` is marked `.meta({ sensitive: true })`. */
+function isSensitive(schema: z.ZodType, key: PropertyKey | undefined): boolean {
+  if (!(schema instanceof z.ZodObject) || typeof key !== 'string') return false
+  const field = (schema.shape as Record<string, z.ZodType | undefined>)[key]
+  return (field?.meta() as { sensitive?: boolean } | undefined)?.sensitive === true
 }
 
 function fail(path: string, message: string, value: unknown): never {

@@ -27,6 +27,24 @@ t.test('names the full path of a nested option and what was given', (t) => {
   t.end()
 })
 
+t.test('an option marked sensitive is neither echoed in the message nor kept on the error', (t) => {
+  const secretive = z.strictObject({
+    token: z.string().min(20).optional().meta({ sensitive: true }),
+    name: z.string().min(3).optional(),
+  })
+  const error = t.throws(() => parseOptions(secretive, { token: 'sh0rt-secret' }), {
+    path: 'options.token',
+    message: '`options.token` Too small: expected string to have >=20 characters',
+  }) as { value?: unknown }
+  t.equal(error.value, undefined)
+  t.throws(
+    () => parseOptions(secretive, { name: 'ab' }),
+    { path: 'options.name', value: 'ab', message: /, got "ab"$/ },
+    'other options still say what was given',
+  )
+  t.end()
+})
+
 t.test('a renamed option says what to use instead', (t) => {
   t.throws(() => parseOptions(schema, { count: 3 }, 'options', { count: 'size' }), {
     code: 'SW_ERR_INVALID_OPTION',

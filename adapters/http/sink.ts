@@ -25,6 +25,7 @@ import { Pool } from 'undici'
 import { z } from 'zod'
 import { HttpStatusError, InvalidHandlerResultError, ItemRejectedError } from '../../lib/errors.js'
 import { withRetries, type RetryVerdict } from '../../lib/internal/retry.js'
+import { isHeaderName, isHeaderValue } from './header.js'
 import { defaultLogger, isLogger, redactPaths, type Logger } from '../../lib/logger.js'
 import { Message } from '../../lib/message.js'
 import {
@@ -42,6 +43,27 @@ export type ItemResult = true | { readonly error: string; readonly code?: string
 
 /** A request body: JSON text, or the bytes of JSON values joined. */
 type Body = string | Buffer
+
+/**
+ * Checks `headers` at construction, so that a bad one fails there, naming it, rather than every
+ * request failing later. The messages name the header, never its value (it may be a secret).
+ */
+function checkHeaders(headers: Record<string, string>, ctx: z.RefinementCtx): void {
+  for (const [name, value] of Object.entries(headers)) {
+    if (!isHeaderName(name))
+      ctx.addIssue({
+        code: 'custom',
+        message: `has ${JSON.stringify(name)}, which is not a header name`,
+        input: name,
+      })
+    else if (!isHeaderValue(value))
+      ctx.addIssue({
+        code: 'custom',
+        message: `has a value for ${JSON.stringify(name)} with CR, LF or NUL`,
+        input: name,
+      })
+  }
+}
 
 /** Schema of `httpSink`'s options; the docs table and the type come from it. */
 export const httpSinkOptionsSchema = z
@@ -70,8 +92,12 @@ export const httpSinkOptionsSchema = z
     }),
     headers: z
       .record(z.string(), z.string(), { error: 'must be an object of header names to string values' })
+      .superRefine(checkHeaders)
       .optional()
-      .meta({ description: 'Headers of every request (e.g. `authorization`); never logged.' }),
+      .meta({
+        description: 'Headers of every request (e.g. `authorization`); never logged.',
+        sensitive: true,
+      }),
     connections: integer(1)
       .default(10)
       .meta({ description: 'Most connections the pool opens to the server (requests in flight at once).' }),
@@ -87,12 +113,9 @@ export const httpSinkOptionsSchema = z
       ', backoff and `Retry-After` alike',
     ),
     idempotencyHeader: z
-      .custom<string | false>(
-        (v) => v === false || (typeof v === 'string' && /^[!#$%&'*+.^_`|~\w-]+$/.test(v)),
-        {
-          error: 'must be a header name or false',
-        },
-      )
+      .custom<string | false>((v) => v === false || (typeof v === 'string' && isHeaderName(v)), {
+        error: 'must be a header name or false',
+      })
       .default('Idempotency-Key')
       .meta({
         description:

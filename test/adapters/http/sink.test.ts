@@ -489,6 +489,31 @@ t.test('options are validated, naming the path', (t) => {
   t.end()
 })
 
+t.test('a bad header fails at construction, naming it and never echoing its value', async (t) => {
+  const secret = 'Bearer s3cr3t'
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ 'bad name': secret }, /`options\.headers` has "bad name", which is not a header name$/],
+    [
+      { 'x-api-key': `${secret}\r\nx-evil: 1` },
+      /`options\.headers` has a value for "x-api-key" with CR, LF or NUL$/,
+    ],
+    [{ authorization: `${secret}\0` }, /has a value for "authorization" with CR, LF or NUL$/],
+  ]
+  for (const [headers, message] of cases) {
+    const error = t.throws(() => httpSink({ url: 'http://x', headers }), {
+      name: 'InvalidOptionError',
+      code: 'SW_ERR_INVALID_OPTION',
+      path: 'options.headers',
+      message,
+    }) as InvalidOptionError
+    t.notOk(error.message.includes('s3cr3t'), 'the value is not in the message')
+    t.equal(error.value, undefined, 'nor kept on the error')
+  }
+  const valid = httpSink({ url: 'http://x', headers: { "x-o'k~": 'a value: with; any "text"' } })
+  t.ok(valid, 'any token is a header name, and a value may hold any text but CR, LF and NUL')
+  await valid.close()
+})
+
 t.test('metadataIdempotencyKey is stable for the same records and differs for others', (t) => {
   const batch = (from: number) =>
     [from, from + 1].map((line) => new Message({}, { metadata: { file: 'a.ndjson', line } }))
