@@ -1,5 +1,6 @@
 /** Parsers of option values shared by the commands: a bad value is reported by commander, naming the option. */
 import { InvalidArgumentError } from 'commander'
+import { isHeaderName, isHeaderValue } from '../../adapters/http/header.js'
 
 /** An integer ≥ `min`. */
 export function integer(min: number) {
@@ -23,7 +24,11 @@ export function positive(value: string): number {
 export function header(value: string, previous: Record<string, string> | undefined): Record<string, string> {
   const at = value.indexOf(':')
   if (at <= 0) throw new InvalidArgumentError('must be "Name: value".')
-  return { ...previous, [value.slice(0, at).trim()]: value.slice(at + 1).trim() }
+  const name = value.slice(0, at).trim()
+  if (!isHeaderName(name)) throw new InvalidArgumentError(`${JSON.stringify(name)} is not a header name.`)
+  const text = value.slice(at + 1).trim()
+  if (!isHeaderValue(text)) throw new InvalidArgumentError(`the value of ${name} holds CR, LF or NUL.`)
+  return { ...previous, [name]: text }
 }
 
 /** Where a server listens: `--metrics 9464`, `0.0.0.0:9464`, `[::]:9464`. */

@@ -7,6 +7,7 @@ import { Writable } from 'node:stream'
 import { runCli } from '../../bin/import/program.js'
 import type { CliIo } from '../../bin/cli/io.js'
 import { parseKafkaUrl, resolveForwardConfig, type RawForwardOptions } from '../../bin/forward/options.js'
+import { runForwardConfig } from '../../bin/forward/run.js'
 import { KafkaTestBroker } from '../../lib/testing.js'
 import { silentLogger, uniqueName } from '../pipeline/fixtures.js'
 import { ok, startServer } from '../adapters/http/server.js'
@@ -224,3 +225,34 @@ t.test(
     t.match(c.stderr(), `streamway forward: error: --metrics 127.0.0.1:${String(port)}: listen EADDRINUSE`)
   },
 )
+
+t.test('forward: the metrics endpoint is closed when the run fails after it listens', async (t) => {
+  const raw: RawForwardOptions = {
+    from: 'kafka://127.0.0.1:1/orders',
+    group: 'g',
+    to: 'http://127.0.0.1:1/',
+    fromBeginning: false,
+    valueFormat: 'json',
+    httpFormat: 'json',
+    batchSize: 100,
+    batchTimeout: 1000,
+    concurrency: 8,
+    ordering: 'none',
+    commitInterval: 1000,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3000,
+    progressInterval: 5,
+    progress: false,
+    logLevel: 'silent',
+    shutdownTimeout: 30_000,
+    ssl: false,
+    metrics: { host: '127.0.0.1', port: 0 },
+  }
+  // A header the CLI's parser would refuse: from code, the HTTP sink refuses it once the endpoint listens.
+  const config = { ...resolveForwardConfig(raw), headers: { 'bad name': 'x' } }
+  const c = capture(new AbortController().signal)
+  await t.rejects(runForwardConfig(config, c.io), { code: 'SW_ERR_INVALID_OPTION', path: 'options.headers' })
+  const url = /Prometheus metrics at (\S+)/.exec(c.stderr())?.[1] ?? ''
+  t.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/, 'it had listened')
+  await t.rejects(request(url), { code: 'ECONNREFUSED' }, 'and is closed')
+})

@@ -169,6 +169,9 @@ t.test('bad options: a clear error and exit code 2', async (t) => {
     [[file, '--table', 'orders'], /--table.*postgres target only/],
     [[path('missing.csv')], /cannot read .*missing\.csv/],
     [[file, '--dead-letter', file], /must be different files/],
+    [[file, '--header', 'nocolon'], /--header.*must be "Name: value"/],
+    [[file, '--header', 'X Key: v'], /--header.*"X Key" is not a header name/],
+    [[file, '--header', 'X-Key: a\r\nX-Evil: b'], /--header[\s\S]*the value of X-Key holds CR, LF or NUL/],
   ]
   for (const [argv, message] of cases) {
     const c = capture()
