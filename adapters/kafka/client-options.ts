@@ -36,6 +36,8 @@ export function kafkaClientOptionFields(method: 'consumer' | 'producer') {
       .meta({
         description:
           'kafkajs `KafkaConfig` (brokers, clientId, ssl, sasl…) for the client made when `client` is not given; its logs go to `logger`.',
+        // It may hold SASL credentials: an error about it keeps none of it.
+        sensitive: true,
       }),
     logger: z
       .custom<Logger>((v) => isLogger(v), { error: 'must be a pino logger' })

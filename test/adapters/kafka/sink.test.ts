@@ -107,6 +107,12 @@ t.test('as a Writable in stream.pipeline', async (t) => {
 t.test('options are validated, naming the option', (t) => {
   t.throws(() => kafkaSink({ topic: 'x' }), { name: 'InvalidOptionError', message: /options\.kafka.*client/ })
   t.throws(() => kafkaSink({ kafka: { brokers: ['h:1'] }, topic: '' }), InvalidOptionError)
+  const sasl = { mechanism: 'plain', username: 'svc', password: 'pa55word' } as const
+  const refused = t.throws(() => kafkaSink({ kafka: { sasl } as never, topic: 't' }), {
+    path: 'options.kafka',
+    message: '`options.kafka` must be a kafkajs client config with `brokers`',
+  }) as InvalidOptionError
+  t.equal(refused.value, undefined, 'the config, SASL password and all, is not kept on the error')
   t.throws(() => kafkaSink({ kafka: { brokers: ['h:1'] }, topic: 't', acks: 2 as never }), {
     message: /options\.acks/,
   })
