@@ -31,6 +31,31 @@ function capture(signal: AbortSignal): { io: CliIo; stderr: () => string } {
   }
 }
 
+/** The options commander hands the action with its defaults, `overrides` on top (for `resolveForwardConfig`). */
+function rawOptions(
+  overrides: Partial<RawForwardOptions> & Pick<RawForwardOptions, 'from' | 'to'>,
+): RawForwardOptions {
+  return {
+    group: 'g',
+    fromBeginning: false,
+    valueFormat: 'json',
+    httpFormat: 'json',
+    batchSize: 100,
+    batchTimeout: 1000,
+    concurrency: 8,
+    ordering: 'none',
+    commitInterval: 1000,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3000,
+    progressInterval: 5,
+    progress: true,
+    logLevel: 'warn',
+    shutdownTimeout: 30_000,
+    ssl: false,
+    ...overrides,
+  }
+}
+
 async function produce(address: string, topic: string, values: (string | Buffer)[]): Promise<void> {
   const kafka = new Kafka({ brokers: [address], logLevel: logLevel.NOTHING })
   const producer = kafka.producer()
@@ -165,27 +190,12 @@ t.test('forward: a kafka:// URL is split into brokers and topics; bad ones are r
 })
 
 t.test('forward: --sasl takes the credentials from the environment, never the command line', (t) => {
-  const raw: RawForwardOptions = {
+  const raw = rawOptions({
     from: 'kafka://k:9092/orders',
-    group: 'g',
     to: 'https://api.example.com/',
-    fromBeginning: false,
-    valueFormat: 'json',
-    httpFormat: 'json',
-    batchSize: 100,
-    batchTimeout: 1000,
-    concurrency: 8,
-    ordering: 'none',
-    commitInterval: 1000,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3000,
-    progressInterval: 5,
-    progress: true,
-    logLevel: 'warn',
-    shutdownTimeout: 30_000,
     ssl: true,
     sasl: 'scram-sha-512',
-  }
+  })
   t.throws(() => resolveForwardConfig(raw, {}), /--sasl needs KAFKA_USERNAME and KAFKA_PASSWORD/)
   const config = resolveForwardConfig(raw, { KAFKA_USERNAME: 'svc', KAFKA_PASSWORD: 's3cret' })
   t.same(config.sasl, { mechanism: 'scram-sha-512', username: 'svc', password: 's3cret' })
@@ -227,27 +237,13 @@ t.test(
 )
 
 t.test('forward: the metrics endpoint is closed when the run fails after it listens', async (t) => {
-  const raw: RawForwardOptions = {
+  const raw = rawOptions({
     from: 'kafka://127.0.0.1:1/orders',
-    group: 'g',
     to: 'http://127.0.0.1:1/',
-    fromBeginning: false,
-    valueFormat: 'json',
-    httpFormat: 'json',
-    batchSize: 100,
-    batchTimeout: 1000,
-    concurrency: 8,
-    ordering: 'none',
-    commitInterval: 1000,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3000,
-    progressInterval: 5,
     progress: false,
     logLevel: 'silent',
-    shutdownTimeout: 30_000,
-    ssl: false,
     metrics: { host: '127.0.0.1', port: 0 },
-  }
+  })
   // A header the CLI's parser would refuse: from code, the HTTP sink refuses it once the endpoint listens.
   const config = { ...resolveForwardConfig(raw), headers: { 'bad name': 'x' } }
   const c = capture(new AbortController().signal)
